@@ -1,0 +1,102 @@
+"""Exceptions raised by xcloud.
+
+Every error subclasses :class:`XCloudError`, and also the builtin exception that fits
+(``ValueError``, ``KeyError``, ...), so ``except ValueError`` keeps working for users who do not
+know about xcloud. Messages name the bad value, the valid choices and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "XCloudError",
+    "UnknownModelError",
+    "UnknownSensorError",
+    "MissingBandsError",
+    "RadiometryError",
+    "DimensionError",
+    "MissingDependencyError",
+    "StoreExistsError",
+    "ModelUnavailableError",
+]
+
+
+class XCloudError(Exception):
+    """Base class of every error raised by xcloud."""
+
+
+class UnknownModelError(XCloudError, KeyError):
+    """A model name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownSensorError(XCloudError, KeyError):
+    """A sensor name that is not in the catalogue."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingBandsError(XCloudError, KeyError):
+    """The data lacks bands the model needs."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class RadiometryError(XCloudError, ValueError):
+    """Values are not reflectance and cannot be scaled to it with what is known."""
+
+
+class DimensionError(XCloudError, ValueError):
+    """The data does not have the dimensions xcloud works on."""
+
+
+class ModelUnavailableError(XCloudError, ValueError):
+    """A registered model cannot run here (no weights yet, or missing optional dependency)."""
+
+
+class MissingDependencyError(XCloudError, ImportError):
+    """An optional dependency is not installed."""
+
+
+class StoreExistsError(XCloudError, FileExistsError):
+    """A Zarr store exists and overwriting it was not asked for."""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """Names in ``choices`` closest to ``name`` (for 'did you mean' hints)."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    out = [lowered[h] for h in hits]
+    # substring matches help with prefixes such as "ukis" -> "ukis-csmask"
+    for c in choices:
+        if name.lower() in c.lower() and c not in out:
+            out.append(c)
+    return out[:n]
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A ' Did you mean ...?' suffix, or '' when nothing is close."""
+    hits = closest(name, choices)
+    if not hits:
+        return ""
+    return " Did you mean " + " or ".join(repr(h) for h in hits) + "?"
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import an optional dependency or raise with the exact ``pip install`` hint."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:  # pragma: no cover - depends on environment
+        raise MissingDependencyError(
+            f"{purpose} needs the optional dependency {module!r}, which is not installed ({e}). "
+            f'Install it with: pip install "xcloud[{extra}]"'
+        ) from e

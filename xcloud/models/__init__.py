@@ -1,0 +1,31 @@
+"""The model registry: every mask model xcloud can run, by name.
+
+>>> import xcloud.models as xm
+>>> "ukis-csmask" in xm.list_models()
+True
+>>> xm.list_models("s2*")
+['s2cloudless']
+"""
+
+from xcloud.models._registry import (
+    available_models,
+    create_model,
+    get_spec,
+    list_models,
+    register_model,
+)
+from xcloud.models._spec import CLASSES, FLAG_MEANINGS, FLAG_VALUES, NODATA, ModelSpec, Predictor
+
+__all__ = [
+    "CLASSES",
+    "FLAG_MEANINGS",
+    "FLAG_VALUES",
+    "NODATA",
+    "ModelSpec",
+    "Predictor",
+    "available_models",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "register_model",
+]

@@ -1,0 +1,1 @@
+"""xcloud's own models (SEnSeI-based fine segmenter, coarse classifier, cascade)."""

@@ -1,0 +1,1 @@
+"""Adapters to other cloud maskers, registered as xcloud models."""
