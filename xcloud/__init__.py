@@ -1,3 +1,16 @@
-"""xcloud: cloud masks for satellite datacubes."""
+"""xcloud: cloud masks for satellite datacubes, lazy and chunked, with sensor-independent models.
+
+>>> import xcloud
+>>> "ukis-csmask" in xcloud.list_models()
+True
+"""
 
 __version__ = "0.1.0"
+
+from xcloud import accessor as _accessor  # noqa: E402,F401  (registers ds.cloud / arr.cloud)
+from xcloud.errors import XCloudError  # noqa: E402
+from xcloud.io.zarr import to_zarr  # noqa: E402
+from xcloud.masking import mask  # noqa: E402
+from xcloud.models import list_models  # noqa: E402
+
+__all__ = ["XCloudError", "__version__", "list_models", "mask", "to_zarr"]

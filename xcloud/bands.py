@@ -959,11 +959,18 @@ def reflectance_scaling(
     (0.0001, -0.1)
     >>> reflectance_scaling(np.dtype("float32"), {})
     (1.0, 0.0)
+    >>> reflectance_scaling(np.dtype("uint16"), {"scale_factor": 1.0, "add_offset": 0.0},
+    ...                     sensor="sentinel-2-l2a")
+    (0.0001, 0.0)
     """
     dt = np.dtype(dtype)
     sens = get_sensor(sensor) if sensor is not None else None
     attr_scale = attrs.get("scale_factor")
     attr_offset = attrs.get("add_offset")
+    if dt.kind in "iu" and attr_scale is not None and float(attr_scale) == 1.0 and not attr_offset:
+        # rioxarray.open_rasterio writes scale_factor=1, add_offset=0 for every raster: that is
+        # "no scaling information", not a statement that integer DN are reflectance
+        attr_scale = attr_offset = None
 
     if scale is not None:
         if offset is None:

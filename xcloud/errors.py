@@ -20,6 +20,8 @@ __all__ = [
     "MissingDependencyError",
     "StoreExistsError",
     "ModelUnavailableError",
+    "DataTypeError",
+    "XCloudWarning",
 ]
 
 
@@ -100,3 +102,11 @@ def require(module: str, extra: str, purpose: str):
             f"{purpose} needs the optional dependency {module!r}, which is not installed ({e}). "
             f'Install it with: pip install "xcloud[{extra}]"'
         ) from e
+
+
+class DataTypeError(XCloudError, TypeError):
+    """The data has a dtype xcloud cannot treat as reflectance (strings, objects, ...)."""
+
+
+class XCloudWarning(UserWarning):
+    """Something xcloud fixed for you that costs time or memory (e.g. a rechunk)."""

@@ -35,6 +35,9 @@ def _load_builtins() -> None:
     # Importing these modules registers their models; they import nothing heavy at import time.
     import xcloud.models.builtin  # noqa: F401
     import xcloud.peers  # noqa: F401
+    from xcloud.models import cascade
+
+    cascade.register()
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -81,8 +84,12 @@ def check_available(spec: ModelSpec) -> None:
     """Raise :class:`ModelUnavailableError` if ``spec`` cannot run in this environment."""
     unavailable = spec.card.get("unavailable")
     if unavailable:
-        others = [n for n in list_models() if n != spec.name and not get_spec(n).card.get("unavailable")]
-        raise ModelUnavailableError(f"model {spec.name!r} is not available: {unavailable} Available models: {others}.")
+        others = [
+            n for n in list_models() if n != spec.name and not get_spec(n).card.get("unavailable")
+        ]
+        raise ModelUnavailableError(
+            f"model {spec.name!r} is not available: {unavailable} Available models: {others}."
+        )
     if spec.weights is not None and not (WEIGHTS_DIR / spec.weights).exists():
         raise ModelUnavailableError(
             f"model {spec.name!r}: weight file {spec.weights!r} is missing from {WEIGHTS_DIR}; "

@@ -1,0 +1,310 @@
+"""The array core: run a mask model over a numpy or dask array, tile by tile.
+
+Input is ``(..., band, y, x)`` float reflectance with NaN for nodata; leading dims (time, ...)
+are mapped over. Nothing here knows about xarray.
+
+The dask graph has two stages, both plain ``map_blocks`` over ``da.overlap`` arrays:
+
+A. Each chunk (its y/x boundaries aligned to the tile stride, see :mod:`.tiling`) gets a halo of
+   ``h = overlap // 2``, which is exactly the input of the tiles whose cores lie in the chunk.
+   Those tiles run through the model once, and their blended, weighted probabilities plus the
+   summed weight are written to an *expanded* block that reaches ``h`` beyond the chunk.
+B. Overlap-add: each output chunk sums its own expanded block's core with the ``h``-wide spills
+   of its neighbours, normalises by the summed weight and takes the arg-max.
+
+Every tile runs exactly once, and a pixel always sees the same tiles and weights, so the result
+does not depend on the chunking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from xcloud.errors import RadiometryError
+from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
+from xcloud.inference.tiling import aligned_chunks, tile_range, window
+from xcloud.models import CLASSES, NODATA, create_model, get_spec
+
+__all__ = ["MaskJob", "run_mask"]
+
+#: Reflectance above this in more than 1 % of a block's valid samples means unscaled DN.
+_DN_THRESHOLD = 5.0
+
+
+@dataclass(frozen=True)
+class MaskJob:
+    """Everything a chunk task needs besides its data; small and picklable.
+
+    The model travels by name: each worker process loads it once (see
+    :func:`xcloud.models.create_model`).
+    """
+
+    model: str
+    bands: tuple[str, ...]
+    wavelengths: tuple[tuple[float, float, float], ...]
+    level: str | None = None
+    device: str = "auto"
+    batch_size: int | None = None
+
+    def __dask_tokenize__(self):
+        spec = get_spec(self.model)
+        return (
+            "xcloud.MaskJob",
+            self.model,
+            spec.sha256,
+            self.bands,
+            self.wavelengths,
+            self.level,
+            self.device,
+            self.batch_size,
+        )
+
+
+def _predict(job: MaskJob, tiles: np.ndarray) -> np.ndarray:
+    device = resolve_device(job.device)
+    model = create_model(job.model, device)
+    spec = model.spec
+    batch = job.batch_size or (64 if device.startswith("cuda") else 8)
+    out = []
+    with INFERENCE_LOCK:
+        configure_torch_threads()
+        for i in range(0, len(tiles), batch):
+            out.append(
+                model.predict(
+                    tiles[i : i + batch],
+                    bands=job.bands,
+                    wavelengths=np.asarray(job.wavelengths, dtype=np.float32),
+                    level=job.level,
+                ).astype(np.float32, copy=False)
+            )
+    probs = (
+        np.concatenate(out)
+        if out
+        else np.zeros((0, len(spec.classes)) + tiles.shape[2:], np.float32)
+    )
+    if probs.shape[1] != len(spec.classes):
+        raise RuntimeError(
+            f"model {spec.name!r} returned {probs.shape[1]} channels, its spec says {spec.classes}"
+        )
+    return probs
+
+
+def _check_radiometry(x: np.ndarray, valid: np.ndarray, bands: Sequence[str]) -> None:
+    n_valid = int(valid.sum())
+    if n_valid == 0:
+        return
+    for c, name in enumerate(bands):
+        high = np.count_nonzero(x[:, c][valid] > _DN_THRESHOLD)
+        if high > 0.01 * n_valid:
+            p99 = float(np.nanpercentile(x[:, c][valid], 99))
+            raise RadiometryError(
+                f"band {name!r} does not look like reflectance (99th percentile {p99:.4g}, "
+                f"expected about 0..1.5): values look like unscaled digital numbers. Pass "
+                f"scale= (e.g. scale=1e-4 for Sentinel-2 or Landsat Collection 2 DN "
+                f"scale=2.75e-5 with offset=-0.2), or set the variable's scale_factor attribute."
+            )
+
+
+def _stage_a(
+    block: np.ndarray,
+    *,
+    job: MaskJob,
+    core_y: tuple[int, int],
+    core_x: tuple[int, int],
+    shape: tuple[int, int],
+    tile: int,
+    overlap: int,
+    n_classes: int,
+) -> np.ndarray:
+    """Weighted class probabilities + weight of the tiles whose cores lie in one chunk.
+
+    ``block`` is the chunk plus whatever of its ``h``-halo lies inside the image. Returns an
+    expanded block covering ``[a - h, b + h)`` on both axes, weight NaN at nodata pixels.
+    """
+    stride = tile - overlap
+    h = overlap // 2
+    lead = block.shape[:-3]
+    x = block.reshape((-1,) + block.shape[-3:]).astype(np.float32, copy=False)
+    n, _, hb, wb = x.shape
+    (ay, by), (ax, bx) = core_y, core_x
+    ky, kx = tile_range(ay, by, stride), tile_range(ax, bx, stride)
+    # global extent of the block we received, and of the tiles we need
+    y0b, x0b = max(ay - h, 0), max(ax - h, 0)
+    ty0, tx0 = ky.start * stride - h, kx.start * stride - h
+    ty1, tx1 = ky.stop * stride + h, kx.stop * stride + h
+    pad_y = (y0b - ty0, ty1 - (y0b + hb))
+    pad_x = (x0b - tx0, tx1 - (x0b + wb))
+
+    valid = np.isfinite(x).all(axis=1)  # (n, hb, wb)
+    _check_radiometry(x, valid, job.bands)
+    filled = np.where(valid[:, None], x, 0.0).astype(np.float32)
+    filled = np.pad(filled, ((0, 0), (0, 0), pad_y, pad_x), mode="symmetric")
+    valid_p = np.pad(valid, ((0, 0), pad_y, pad_x), mode="constant", constant_values=False)
+
+    origins = [
+        (i, (yy - ky.start) * stride, (xx - kx.start) * stride)
+        for i in range(n)
+        for yy in ky
+        for xx in kx
+    ]
+    # tiles with no valid pixel contribute nothing: every pixel they cover is nodata
+    origins = [o for o in origins if valid_p[o[0], o[1] : o[1] + tile, o[2] : o[2] + tile].any()]
+    acc = np.zeros((n, n_classes + 1) + filled.shape[-2:], dtype=np.float32)
+    if origins:
+        tiles = np.stack([filled[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
+        probs = _predict(job, tiles)
+        w = window(tile, overlap)
+        for (i, y, xx), p in zip(origins, probs, strict=True):
+            acc[i, :n_classes, y : y + tile, xx : xx + tile] += p * w
+            acc[i, n_classes, y : y + tile, xx : xx + tile] += w
+    # mark nodata pixels: NaN weight survives the overlap-add and becomes 255
+    acc[:, n_classes][~valid_p] = np.nan
+    # crop to the expanded block [a - h, b + h)
+    oy, ox = (ay - h) - ty0, (ax - h) - tx0
+    acc = acc[:, :, oy : oy + (by - ay) + 2 * h, ox : ox + (bx - ax) + 2 * h]
+    return acc.reshape(lead + acc.shape[1:])
+
+
+def _segments(c: int, h: int) -> list[tuple[slice, slice]]:
+    """(source slice in a halo'd expanded block, target slice in the output chunk), one axis.
+
+    The halo'd expanded block is laid out ``[2h left neighbour | c + 2h own | 2h right]``.
+    """
+    segs = [(slice(3 * h, 3 * h + c), slice(0, c))]
+    if h:
+        m = min(h, c)
+        segs.append((slice(h, h + m), slice(0, m)))  # left neighbour's spill into our start
+        segs.append((slice(5 * h + c - m, 5 * h + c), slice(c - m, c)))  # right neighbour's
+    return segs
+
+
+def _stage_b(
+    block: np.ndarray, *, h: int, n_classes: int, codes: tuple[int, ...], probabilities: bool
+) -> np.ndarray:
+    """Overlap-add a halo'd expanded block, normalise, and label (or return probabilities)."""
+    c_y = block.shape[-2] - 6 * h
+    c_x = block.shape[-1] - 6 * h
+    out = np.zeros(block.shape[:-2] + (c_y, c_x), dtype=np.float32)
+    for sy, ty in _segments(c_y, h):
+        for sx, tx in _segments(c_x, h):
+            out[..., ty, tx] += block[..., sy, sx]
+    weight = out[..., n_classes, :, :]
+    nodata = ~(weight > 0)  # NaN (nodata) or no tile
+    with np.errstate(invalid="ignore", divide="ignore"):
+        probs = out[..., :n_classes, :, :] / weight[..., None, :, :]
+    if probabilities:
+        probs[np.broadcast_to(nodata[..., None, :, :], probs.shape)] = np.nan
+        return probs.astype(np.float16)
+    labels = np.asarray(codes, dtype=np.uint8)[np.nan_to_num(probs, nan=0.0).argmax(axis=-3)]
+    labels[nodata] = NODATA
+    return labels
+
+
+def run_mask(x, job: MaskJob, *, probabilities: bool = False):
+    """Cloud-mask an array of reflectance.
+
+    Parameters
+    ----------
+    x
+        numpy or dask array ``(..., band, y, x)``, float reflectance, NaN where nodata.
+    job
+        The model and band description (:class:`MaskJob`).
+    probabilities
+        Return float16 ``(..., class, y, x)`` probabilities in the model's class order instead of
+        uint8 ``(..., y, x)`` class codes.
+
+    Returns
+    -------
+    An array of the same kind (numpy or dask) as ``x``. A dask input gives a lazy result with the
+    same y/x chunks as the input; nothing is computed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.full((4, 64, 64), 0.05, dtype="float32")
+    >>> x[:, :8] = np.nan
+    >>> job = MaskJob("ukis-csmask", ("blue", "green", "red", "nir"),
+    ...               ((458, 492, 523), (543, 560, 578), (650, 665, 680), (785, 833, 899)), "l2a")
+    >>> m = run_mask(x, job)
+    >>> m.shape, m.dtype, int(m[0, 0]), int(m[32, 32])
+    ((64, 64), dtype('uint8'), 255, 0)
+    """
+    spec = get_spec(job.model)
+    tile, overlap = spec.tile_size, spec.overlap
+    if overlap % 2:
+        raise ValueError(f"model {spec.name!r}: overlap must be even, got {overlap}")
+    h, stride = overlap // 2, tile - overlap
+    k = len(spec.classes)
+    codes = tuple(CLASSES[c] for c in spec.classes)
+    if x.ndim < 3:
+        raise ValueError(f"expected an array (..., band, y, x), got shape {x.shape}")
+    Y, X = x.shape[-2:]
+    stage_a = dict(job=job, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
+    stage_b = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
+
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover
+        da = None
+    if da is None or not isinstance(x, da.Array):
+        x = np.asarray(x)
+        acc = _stage_a(x, core_y=(0, Y), core_x=(0, X), **stage_a)
+        pad = [(0, 0)] * (acc.ndim - 2) + [(2 * h, 2 * h)] * 2
+        return _stage_b(np.pad(acc, pad), **stage_b)
+
+    ay, ax = x.ndim - 2, x.ndim - 1
+    in_chunks = x.chunks
+    chunks = list(x.chunks)
+    chunks[-3] = (x.shape[-3],)
+    chunks[ay] = aligned_chunks(x.chunks[ay], stride)
+    chunks[ax] = aligned_chunks(x.chunks[ax], stride)
+    x = x.rechunk(tuple(chunks))
+    starts_y = np.cumsum((0,) + x.chunks[ay])
+    starts_x = np.cumsum((0,) + x.chunks[ax])
+
+    def a_block(block, block_id=None):
+        j, i = block_id[ay], block_id[ax]
+        return _stage_a(
+            block,
+            core_y=(int(starts_y[j]), int(starts_y[j + 1])),
+            core_x=(int(starts_x[i]), int(starts_x[i + 1])),
+            **stage_a,
+        )
+
+    xo = da.overlap.overlap(x, depth={ay: h, ax: h}, boundary="none") if h else x
+    exp_chunks = x.chunks[:-3] + (
+        (k + 1,),
+        tuple(c + 2 * h for c in x.chunks[ay]),
+        tuple(c + 2 * h for c in x.chunks[ax]),
+    )
+    acc = xo.map_blocks(
+        a_block, chunks=exp_chunks, dtype=np.float32, name=f"xcloud-{spec.name}-tiles"
+    )
+    acc_o = da.overlap.overlap(acc, depth={ay: 2 * h, ax: 2 * h}, boundary=0) if h else acc
+    if probabilities:
+        out_chunks = x.chunks[:-3] + ((k,), x.chunks[ay], x.chunks[ax])
+        out = acc_o.map_blocks(
+            _stage_b,
+            chunks=out_chunks,
+            dtype=np.float16,
+            name=f"xcloud-{spec.name}-probs",
+            **stage_b,
+        )
+        target = in_chunks[:-3] + ((k,),) + in_chunks[-2:]
+    else:
+        out_chunks = x.chunks[:-3] + (x.chunks[ay], x.chunks[ax])
+        out = acc_o.map_blocks(
+            _stage_b,
+            chunks=out_chunks,
+            dtype=np.uint8,
+            drop_axis=x.ndim - 3,
+            name=f"xcloud-{spec.name}-mask",
+            **stage_b,
+        )
+        target = in_chunks[:-3] + in_chunks[-2:]
+    if out.chunks != target:
+        out = out.rechunk(target)
+    return out

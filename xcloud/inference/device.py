@@ -1,0 +1,76 @@
+"""Where inference runs: device choice, CPU threads, one model per process.
+
+Inference inside one process is serialised by a lock and given all the cores that process owns:
+intra-op parallelism in torch / onnxruntime scales better than several dask threads each
+fighting for the same cores, and the dask threads stay free to read and prepare the next chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from xcloud.errors import XCloudError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+#: Serialises model calls within a process (see module docstring).
+INFERENCE_LOCK = threading.Lock()
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Turn ``"auto"`` into ``"cuda"``, ``"mps"`` or ``"cpu"`` (in that order of preference).
+
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise XCloudError(f"device={device!r} is not one of {list(DEVICES)} (or 'cuda:N')")
+    if device != "auto":
+        return device
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def worker_threads() -> int:
+    """Cores this process may use for inference.
+
+    In a dask.distributed worker: the worker's ``nthreads`` (a LocalCluster splits the machine's
+    cores between its processes this way). Elsewhere: ``XCLOUD_NUM_THREADS`` or all cores.
+    """
+    env = os.environ.get("XCLOUD_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS
+        return max(1, os.cpu_count() or 1)
+
+
+_THREADS_SET: int | None = None
+
+
+def configure_torch_threads() -> None:
+    """Set torch's intra-op threads once per process to :func:`worker_threads`."""
+    global _THREADS_SET
+    n = worker_threads()
+    if _THREADS_SET == n:
+        return
+    import torch
+
+    torch.set_num_threads(n)
+    _THREADS_SET = n

@@ -1,0 +1,358 @@
+"""``xcloud.mask``: the xarray adapter over the array core.
+
+Turns a Dataset (one variable per band, as odc-stac returns) or a DataArray with a ``band``
+dimension (as stackstac returns) into one float reflectance array ``(..., band, y, x)`` with NaN
+for nodata, runs :func:`xcloud.inference.core.run_mask`, and wraps the result as a CF-compliant
+``cloud_mask`` DataArray with the input's coordinates and CRS.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from xcloud import __version__
+from xcloud.bands import (
+    ResolvedBand,
+    Sensor,
+    get_sensor,
+    guess_sensor,
+    reflectance_scaling,
+    require_bands,
+    resolve_bands,
+)
+from xcloud.errors import (
+    DataTypeError,
+    DimensionError,
+    MissingBandsError,
+    ModelUnavailableError,
+)
+from xcloud.inference.core import MaskJob, run_mask
+from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec
+from xcloud.models._registry import check_available
+
+__all__ = ["mask", "SPATIAL_DIMS"]
+
+#: Accepted names of the (y, x) dimensions, in order of preference.
+SPATIAL_DIMS: tuple[tuple[str, str], ...] = (("y", "x"), ("latitude", "longitude"), ("lat", "lon"))
+BAND_DIMS = ("band", "bands", "wavelength")
+#: Bands beyond this centre wavelength are thermal (kelvin, not reflectance): never model input.
+MAX_REFLECTIVE_NM = 3000.0
+
+
+def _spatial_dims(dims: Sequence[Hashable]) -> tuple[str, str]:
+    for yx in SPATIAL_DIMS:
+        if yx[0] in dims and yx[1] in dims:
+            return yx
+    raise DimensionError(
+        f"cannot find the spatial dimensions: the data has dims {tuple(dims)}, expected one of "
+        f"{[f'({a}, {b})' for a, b in SPATIAL_DIMS]}; rename them, e.g. "
+        "ds.rename({'rows': 'y', 'cols': 'x'})"
+    )
+
+
+def _band_arrays(obj: xr.Dataset | xr.DataArray) -> dict[str, xr.DataArray]:
+    """One DataArray per band candidate, keyed by variable / band-coordinate name."""
+    if isinstance(obj, xr.Dataset):
+        if not obj.data_vars:
+            raise DimensionError(
+                "the Dataset has no data variables; expected one variable per band"
+            )
+        return {str(k): v for k, v in obj.data_vars.items()}
+    if isinstance(obj, xr.DataArray):
+        bdim = next((d for d in BAND_DIMS if d in obj.dims), None)
+        if bdim is None:
+            raise DimensionError(
+                f"the DataArray has dims {obj.dims} and no band dimension (one of {BAND_DIMS}); "
+                "pass a Dataset with one variable per band, or a DataArray with a 'band' "
+                "dimension whose coordinate names the bands (as stackstac returns)"
+            )
+        if bdim not in obj.coords:
+            raise DimensionError(
+                f"the DataArray's {bdim!r} dimension has no coordinate naming the bands; assign "
+                f"one, e.g. arr.assign_coords({bdim}=['B02', 'B03', 'B04', 'B08'])"
+            )
+        names = [str(v) for v in obj[bdim].values]
+        # drop band-dependent coords (stackstac's title, common_name, ...)
+        band_coords = [c for c in obj.coords if bdim in obj[c].dims]
+        base = obj.drop_vars(band_coords)
+        out = {n: base.isel({bdim: i}) for i, n in enumerate(names)}
+        for n, v in out.items():
+            v.attrs = {**obj.attrs, **v.attrs}
+        return out
+    raise DataTypeError(f"expected an xarray Dataset or DataArray, got {type(obj).__name__}")
+
+
+def _nodata_value(arr: xr.DataArray, nodata: float | Mapping[str, float] | None, var: str):
+    if isinstance(nodata, Mapping):
+        if var in nodata:
+            return nodata[var]
+        nodata = None
+    if nodata is not None:
+        return nodata
+    for key in ("nodata", "_FillValue", "nodatavals"):
+        v = arr.attrs.get(key, arr.encoding.get(key) if key == "_FillValue" else None)
+        if v is not None:
+            if isinstance(v, (tuple, list)):
+                v = v[0]
+            return v
+    return None
+
+
+def _reflectance(
+    arr: xr.DataArray,
+    *,
+    var: str,
+    scale,
+    offset,
+    nodata,
+    sensor: Sensor | None,
+    attrs: Mapping[str, Any],
+):
+    """Lazy float32 reflectance of one band, NaN where nodata."""
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise DataTypeError(
+            f"variable {var!r} has dtype {arr.dtype}; expected integer digital numbers or float "
+            "reflectance. Convert it, e.g. ds[var].astype('float32')"
+        )
+    s = scale.get(var) if isinstance(scale, Mapping) else scale
+    o = offset.get(var) if isinstance(offset, Mapping) else offset
+    merged = {**attrs, **arr.attrs}
+    sc, off = reflectance_scaling(arr.dtype, merged, scale=s, offset=o, sensor=sensor, band=None)
+    nd = _nodata_value(arr, nodata, var)
+    data = arr.data
+    refl = data.astype(np.float32) * np.float32(sc) + np.float32(off)
+    if nd is not None and not (isinstance(nd, float) and np.isnan(nd)):
+        refl = _where(data == nd, np.float32(np.nan), refl)
+    return refl
+
+
+def _where(cond, a, b):
+    try:
+        import dask.array as da
+
+        if isinstance(cond, da.Array) or isinstance(b, da.Array):
+            return da.where(cond, a, b)
+    except ImportError:  # pragma: no cover
+        pass
+    return np.where(cond, a, b)
+
+
+def _stack(arrays: list, axis: int):
+    try:
+        import dask.array as da
+
+        if any(isinstance(a, da.Array) for a in arrays):
+            return da.stack([da.asarray(a) for a in arrays], axis=axis)
+    except ImportError:  # pragma: no cover
+        pass
+    return np.stack(arrays, axis=axis)
+
+
+def _select_bands(
+    spec: ModelSpec, resolved: list[ResolvedBand], variables: list[str]
+) -> list[ResolvedBand]:
+    if spec.spectral:
+        chosen = [r for r in resolved if r.centre <= MAX_REFLECTIVE_NM]
+        if len(chosen) < spec.min_bands:
+            raise MissingBandsError(
+                f"model {spec.name!r} needs at least {spec.min_bands} reflective bands with known "
+                f"wavelengths; recognised {[r.var for r in chosen]} of the dataset's {variables}. "
+                "Name the others with bands={'nir': 'my_var', ...} or describe them with "
+                "wavelengths={'my_var': (min_nm, centre_nm, max_nm)}"
+            )
+        return chosen[: spec.max_bands]
+    chosen = require_bands(resolved, spec.bands, variables, spec.name)
+    by_name = {r.name: r for r in resolved}
+    chosen += [by_name[b] for b in spec.optional_bands if b in by_name]
+    return chosen
+
+
+def _level(sensor: Sensor | None, attrs: Mapping[str, Any], level: str | None) -> str | None:
+    if level is not None:
+        return level.lower()
+    if sensor is not None:
+        return sensor.level
+    pl = str(attrs.get("processing:level", "")).lower()
+    if "l2" in pl:
+        return "l2a"
+    if "l1" in pl:
+        return "l1c"
+    return None
+
+
+def mask(
+    obj: xr.Dataset | xr.DataArray,
+    model: str = "cascade",
+    *,
+    sensor: str | None = None,
+    bands: Mapping[str, str] | None = None,
+    wavelengths: Mapping[str, tuple[float, float, float]] | None = None,
+    scale: float | Mapping[str, float] | None = None,
+    offset: float | Mapping[str, float] | None = None,
+    nodata: float | Mapping[str, float] | None = None,
+    level: str | None = None,
+    probabilities: bool = False,
+    device: str = "auto",
+    batch_size: int | None = None,
+) -> xr.DataArray:
+    """Cloud-mask a datacube.
+
+    Parameters
+    ----------
+    obj
+        A Dataset with one variable per band (odc-stac style) or a DataArray with a ``band``
+        dimension (stackstac style). Dims ``(time, y, x)`` or ``(y, x)``; other leading dims are
+        mapped over. Dask-backed input gives a lazy result; numpy input is computed at once.
+    model
+        Registry name (see :func:`xcloud.models.list_models`).
+    sensor
+        Sensor name (``"sentinel-2-l1c"``, ``"landsat-8-l2"``, ...). Inferred from band names and
+        attributes when omitted.
+    bands
+        ``{common_name: variable}`` for variables whose names xcloud does not recognise.
+    wavelengths
+        ``{variable: (min_nm, centre_nm, max_nm)}`` to describe any other sensor's bands.
+    scale, offset
+        Reflectance = DN * scale + offset, for integer data without ``scale_factor`` attrs
+        (a number, or a mapping per variable).
+    nodata
+        Value marking missing data (besides NaN); defaults to the ``nodata`` / ``_FillValue``
+        attribute. Nodata pixels are never given to the model and come out as class 255.
+    level
+        Processing level ``"l1c"`` (top of atmosphere) or ``"l2a"`` (surface reflectance), when
+        the sensor does not say.
+    probabilities
+        Return float16 per-class probabilities with a ``class`` dimension instead of codes.
+    device
+        ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"`` or ``"mps"``; resolved on each
+        worker.
+    batch_size
+        Tiles per model call (default 8 on CPU, 64 on GPU).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``cloud_mask``, uint8: 0 clear, 1 cloud, 2 thin_cloud, 3 cloud_shadow, 255 nodata,
+        with CF ``flag_values`` / ``flag_meanings`` and provenance attributes.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, xcloud
+    >>> refl = np.full((64, 64), 0.05, dtype="float32")
+    >>> ds = xr.Dataset({b: (("y", "x"), refl) for b in ["B02", "B03", "B04", "B08"]},
+    ...                 attrs={"platform": "sentinel-2a", "processing:level": "L2A"})
+    >>> m = ds.cloud.mask("ukis-csmask")
+    >>> m.name, m.dtype.name, m.attrs["flag_meanings"]
+    ('cloud_mask', 'uint8', 'clear cloud thin_cloud cloud_shadow nodata')
+    >>> int(m[10, 10])
+    0
+    """
+    spec = get_spec(model)
+    check_available(spec)
+    arrays = _band_arrays(obj)
+    variables = list(arrays)
+    attrs = dict(obj.attrs)
+    sensor_obj = get_sensor(sensor) if sensor is not None else guess_sensor(variables, attrs)
+    resolved = resolve_bands(
+        variables, sensor=sensor_obj, bands=bands, wavelengths=wavelengths, attrs=attrs
+    )
+    chosen = _select_bands(spec, resolved, variables)
+    lvl = _level(sensor_obj, attrs, level)
+    if lvl is not None and lvl not in spec.levels:
+        raise ModelUnavailableError(
+            f"model {spec.name!r} takes processing levels {list(spec.levels)}, the data is "
+            f"{lvl!r}; pick another model or pass level= if the data is really {spec.levels[0]!r}"
+        )
+
+    template = arrays[chosen[0].var]
+    ydim, xdim = _spatial_dims(template.dims)
+    lead = tuple(d for d in template.dims if d not in (ydim, xdim))
+    order = lead + (ydim, xdim)
+    data = []
+    for r in chosen:
+        arr = arrays[r.var]
+        if set(arr.dims) != set(order):
+            raise DimensionError(
+                f"variable {r.var!r} has dims {arr.dims}, but {chosen[0].var!r} has {template.dims}; "
+                "all bands must share dims (resample them onto one grid first)"
+            )
+        arr = arr.transpose(*order)
+        data.append(
+            _reflectance(
+                arr,
+                var=r.var,
+                scale=scale,
+                offset=offset,
+                nodata=nodata,
+                sensor=sensor_obj,
+                attrs=attrs,
+            )
+        )
+    x = _stack(data, axis=len(lead))
+
+    job = MaskJob(
+        model=spec.name,
+        bands=tuple(r.name for r in chosen),
+        wavelengths=tuple(r.descriptor for r in chosen),
+        level=lvl,
+        device=device,
+        batch_size=batch_size,
+    )
+    result = run_mask(x, job, probabilities=probabilities)
+
+    coords = {k: v for k, v in template.coords.items() if set(v.dims) <= set(order)}
+    if probabilities:
+        dims = lead + ("class", ydim, xdim)
+        coords["class"] = list(spec.classes)
+        out = xr.DataArray(result, dims=dims, coords=coords, name="cloud_probability")
+        out.attrs = {"long_name": "cloud mask class probability", "units": "1"}
+    else:
+        out = xr.DataArray(result, dims=order, coords=coords, name="cloud_mask")
+        out.attrs = {
+            "long_name": "cloud mask",
+            "flag_values": np.array(FLAG_VALUES, dtype=np.uint8),
+            "flag_meanings": FLAG_MEANINGS,
+        }
+    out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj))
+    return _with_crs(out, template)
+
+
+def _provenance(spec: ModelSpec, chosen: list[ResolvedBand], level, sensor) -> dict[str, Any]:
+    return {
+        "xcloud_version": __version__,
+        "xcloud_model": spec.name,
+        "xcloud_model_weights_sha256": spec.sha256 or _peer_version(spec),
+        "xcloud_model_licence": spec.licence,
+        "xcloud_bands": " ".join(f"{r.var}={r.name}" for r in chosen),
+        "xcloud_level": level or "unknown",
+        "xcloud_sensor": sensor.name if sensor is not None else "unknown",
+    }
+
+
+def _peer_version(spec: ModelSpec) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    dist = spec.name
+    try:
+        return f"{dist} {version(dist)} (weights inside the package)"
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _with_crs(out: xr.DataArray, template: xr.DataArray) -> xr.DataArray:
+    try:
+        import rioxarray  # noqa: F401  (registers .rio)
+
+        crs = template.rio.crs
+    except Exception:  # no CRS information, or rioxarray missing: keep coords as they are
+        return out
+    if crs is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = out.rio.write_crs(crs)
+    return out
