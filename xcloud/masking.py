@@ -81,7 +81,7 @@ def _band_arrays(obj: xr.Dataset | xr.DataArray) -> dict[str, xr.DataArray]:
         band_coords = [c for c in obj.coords if bdim in obj[c].dims]
         base = obj.drop_vars(band_coords)
         out = {n: base.isel({bdim: i}) for i, n in enumerate(names)}
-        for n, v in out.items():
+        for v in out.values():
             v.attrs = {**obj.attrs, **v.attrs}
         return out
     raise DataTypeError(f"expected an xarray Dataset or DataArray, got {type(obj).__name__}")

@@ -45,7 +45,7 @@ def store_exists(store: Any) -> bool:
 def _regular_chunks(obj: xr.Dataset) -> xr.Dataset:
     """Rechunk dask variables whose chunks Zarr cannot hold (irregular interior chunks)."""
     fixed = {}
-    for name, var in obj.variables.items():
+    for var in obj.variables.values():
         if var.chunks is None:
             continue
         for dim, ch in zip(var.dims, var.chunks, strict=True):
