@@ -18,12 +18,13 @@ does not depend on the chunking.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from xcloud.errors import RadiometryError
+from xcloud.errors import RadiometryError, XCloudWarning
 from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
 from xcloud.inference.tiling import aligned_chunks, tile_range, window
 from xcloud.models import CLASSES, NODATA, create_model, get_spec
@@ -259,8 +260,16 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     in_chunks = x.chunks
     chunks = list(x.chunks)
     chunks[-3] = (x.shape[-3],)
-    chunks[ay] = aligned_chunks(x.chunks[ay], stride)
-    chunks[ax] = aligned_chunks(x.chunks[ax], stride)
+    for axis, dim in ((ay, "y"), (ax, "x")):
+        chunks[axis] = aligned_chunks(x.chunks[axis], stride)
+        if len(x.chunks[axis]) > 1 and min(x.chunks[axis][:-1]) < stride:
+            warnings.warn(
+                f"chunks of {min(x.chunks[axis][:-1])} px along {dim} are smaller than model "
+                f"{spec.name!r}'s tile stride ({stride} px); rechunking to {chunks[axis][0]} px. "
+                f"Load the data with chunks that are multiples of {stride} to avoid the copy.",
+                XCloudWarning,
+                stacklevel=3,
+            )
     x = x.rechunk(tuple(chunks))
     starts_y = np.cumsum((0,) + x.chunks[ay])
     starts_x = np.cumsum((0,) + x.chunks[ax])
