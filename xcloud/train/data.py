@@ -1,0 +1,457 @@
+"""Training data: labelled chips, clear scenes with synthetic clouds, augmentation, band subsets.
+
+Every sample is a :class:`Scene`: float32 reflectance ``(C, H, W)``, the bands' wavelengths
+``(C, 3)`` (min / centre / max nm) and a ``uint8`` label map in xcloud's *training* codes:
+
+=====  ====================================================================
+code   meaning
+=====  ====================================================================
+0      clear
+1      cloud
+2      thin cloud
+3      cloud shadow
+4      cloud or thin cloud (On Cloud N "cloud": the labels do not separate them)
+5      clear or cloud shadow (On Cloud N "clear": shadows are not labelled)
+255    ignore (fill / nodata)
+=====  ====================================================================
+
+Codes 4 and 5 are *set-valued* labels: the loss rewards probability on any class of the set
+(see :func:`xcloud.train.losses.partial_ce`).
+
+Sources (see ``shared/data/DATA.md``):
+
+* On Cloud N: 4 bands (B02 B03 B04 B08), L2A, DN / 10000, labels 0 clear / 1 cloud.
+* L8 Biome: 7 TOA reflectance bands (B2 B3 B4 B5 B6 B7 B9); B10 (brightness temperature in
+  kelvin) is dropped because SEnSeI takes reflectance. Masks 64 shadow / 128 clear / 192 thin /
+  255 cloud / 0 fill.
+* Clear scenes: EuroSAT (13-band S2 L1C, 64 x 64) and SEN12MS-CR clear patches (13-band L1C,
+  256 x 256), kept only if a conservative cloud test finds them cloud-free
+  (:func:`is_cloud_free`), with synthetic clouds, thin clouds and shadows composited on them
+  (:func:`composite_clouds`) and exact labels.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xcloud.train.splits import L8BIOME_SPLITS, ONCLOUDN_VAL
+
+__all__ = [
+    "LANDSAT8",
+    "SENTINEL2",
+    "Batcher",
+    "Scene",
+    "augment",
+    "composite_clouds",
+    "default_data_root",
+    "is_cloud_free",
+    "load_clear",
+    "load_l8biome",
+    "load_oncloudn",
+]
+
+#: Sentinel-2A MSI bands: min / centre / max wavelength in nm (ESA spectral response, FWHM).
+SENTINEL2: dict[str, tuple[float, float, float]] = {
+    "B01": (433.0, 443.0, 453.0),
+    "B02": (458.0, 490.0, 523.0),
+    "B03": (543.0, 560.0, 578.0),
+    "B04": (650.0, 665.0, 680.0),
+    "B05": (698.0, 705.0, 713.0),
+    "B06": (733.0, 740.0, 748.0),
+    "B07": (773.0, 783.0, 793.0),
+    "B08": (785.0, 842.0, 900.0),
+    "B8A": (855.0, 865.0, 875.0),
+    "B09": (935.0, 945.0, 955.0),
+    "B10": (1360.0, 1375.0, 1390.0),
+    "B11": (1565.0, 1610.0, 1655.0),
+    "B12": (2100.0, 2190.0, 2280.0),
+}
+#: Landsat 8/9 OLI bands: min / centre / max wavelength in nm (USGS).
+LANDSAT8: dict[str, tuple[float, float, float]] = {
+    "B1": (433.0, 443.0, 453.0),
+    "B2": (452.0, 482.0, 512.0),
+    "B3": (533.0, 561.5, 590.0),
+    "B4": (636.0, 654.5, 673.0),
+    "B5": (851.0, 865.0, 879.0),
+    "B6": (1567.0, 1608.5, 1650.0),
+    "B7": (2107.0, 2200.5, 2294.0),
+    "B9": (1363.0, 1373.5, 1384.0),
+}
+
+ONCLOUDN_BANDS = ("B02", "B03", "B04", "B08")
+L8BIOME_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B9")  # B10 (kelvin) dropped
+EUROSAT_BANDS = (
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+    "B8A",
+)
+SEN12MS_BANDS = (
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B8A",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+)
+
+#: Common names used by peers (ukis-csmask) for the bands above.
+COMMON_NAMES = {
+    "B02": "blue", "B03": "green", "B04": "red", "B08": "nir",
+    "B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir16", "B7": "swir22",
+}  # fmt: skip
+
+IGNORE = 255
+L8BIOME_CODES = {64: 3, 128: 0, 192: 2, 255: 1, 0: IGNORE}
+
+
+@dataclass
+class Scene:
+    """One image with labels, ready for cropping.
+
+    Attributes
+    ----------
+    image
+        ``(C, H, W)`` float32 reflectance.
+    wavelengths
+        ``(C, 3)`` float32 min / centre / max nm.
+    label
+        ``(H, W)`` uint8 training codes (see module docstring); None for clear scenes.
+    name, source, level
+        Identifier, dataset name and processing level (``"l1c"`` / ``"l2a"``).
+    bands
+        Band names in channel order.
+    """
+
+    image: np.ndarray
+    wavelengths: np.ndarray
+    label: np.ndarray | None
+    name: str
+    source: str
+    level: str
+    bands: tuple[str, ...]
+
+
+def default_data_root() -> Path:
+    """``$XCLOUD_DATA`` or ``shared/data`` next to the repository."""
+    env = os.environ.get("XCLOUD_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def _wl(table: dict[str, tuple[float, float, float]], bands: tuple[str, ...]) -> np.ndarray:
+    return np.array([table[b] for b in bands], dtype=np.float32)
+
+
+def _read(path: str | Path) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read()
+
+
+def load_oncloudn(root: str | Path | None = None, *, split: str = "train") -> list[Scene]:
+    """On Cloud N chips of the ``train`` or ``val`` split (see :mod:`xcloud.train.splits`)."""
+    base = Path(root or default_data_root()) / "labelled" / "oncloudn"
+    out = []
+    for chip in sorted(os.listdir(base / "features")):
+        if (chip in ONCLOUDN_VAL) != (split == "val"):
+            continue
+        dn = np.concatenate(
+            [_read(base / "features" / chip / f"{b}.tif") for b in ONCLOUDN_BANDS]
+        ).astype(np.float32)
+        lab = _read(base / "labels" / f"{chip}.tif")[0].astype(np.uint8)
+        nodata = (dn == 0).all(axis=0)
+        label = np.where(lab == 1, 4, 5).astype(np.uint8)
+        label[nodata] = IGNORE
+        out.append(
+            Scene(
+                dn / 10000.0,
+                _wl(SENTINEL2, ONCLOUDN_BANDS),
+                label,
+                chip,
+                "oncloudn",
+                "l2a",
+                ONCLOUDN_BANDS,
+            )
+        )
+    return out
+
+
+def load_l8biome(root: str | Path | None = None, *, split: str = "train") -> list[Scene]:
+    """L8 Biome crops of ``split`` (``"train"`` or ``"val"``), thermal band dropped."""
+    if split not in L8BIOME_SPLITS:
+        raise ValueError(f"split must be one of {L8BIOME_SPLITS}, got {split!r}")
+    base = Path(root or default_data_root()) / "labelled" / "l8biome" / split
+    out = []
+    for path in sorted(glob.glob(str(base / "images" / "*.tif"))):
+        img = _read(path)[:7].astype(np.float32)
+        raw = _read(base / "masks" / Path(path).name)[0]
+        label = np.full(raw.shape, IGNORE, np.uint8)
+        for k, v in L8BIOME_CODES.items():
+            label[raw == k] = v
+        fill = ~np.isfinite(img).all(axis=0)
+        label[fill] = IGNORE
+        img = np.nan_to_num(img, nan=0.0)
+        out.append(
+            Scene(
+                img,
+                _wl(LANDSAT8, L8BIOME_BANDS),
+                label,
+                Path(path).stem,
+                "l8biome",
+                "l1c",
+                L8BIOME_BANDS,
+            )
+        )
+    return out
+
+
+def is_cloud_free(image: np.ndarray, bands: tuple[str, ...]) -> bool:
+    """Conservative test that an S2 L1C scene has no cloud: cirrus (B10) dark everywhere and
+    almost no pixel bright in blue while not snow (NDSI < 0.4)."""
+    b = {n: image[i] for i, n in enumerate(bands)}
+    if "B10" in b and np.quantile(b["B10"], 0.99) > 0.012:
+        return False
+    ndsi = (b["B03"] - b["B11"]) / (b["B03"] + b["B11"] + 1e-6)
+    bright = (b["B02"] > 0.22) & (ndsi < 0.4)
+    return bool(bright.mean() < 0.002)
+
+
+def load_clear(root: str | Path | None = None, *, max_eurosat: int | None = None) -> list[Scene]:
+    """Cloud-free S2 L1C scenes (EuroSAT, SEN12MS-CR) that pass :func:`is_cloud_free`."""
+    base = Path(root or default_data_root()) / "clear"
+    out = []
+    paths = sorted(glob.glob(str(base / "eurosat" / "*" / "*.tif")))[:max_eurosat]
+    for path in paths:
+        img = _read(path).astype(np.float32) / 10000.0
+        if is_cloud_free(img, EUROSAT_BANDS):
+            out.append(
+                Scene(
+                    img,
+                    _wl(SENTINEL2, EUROSAT_BANDS),
+                    None,
+                    Path(path).stem,
+                    "eurosat",
+                    "l1c",
+                    EUROSAT_BANDS,
+                )
+            )
+    for path in sorted(glob.glob(str(base / "sen12mscr" / "*.tif"))):
+        img = _read(path).astype(np.float32) / 10000.0
+        if is_cloud_free(img, SEN12MS_BANDS):
+            out.append(
+                Scene(
+                    img,
+                    _wl(SENTINEL2, SEN12MS_BANDS),
+                    None,
+                    Path(path).stem,
+                    "sen12mscr",
+                    "l1c",
+                    SEN12MS_BANDS,
+                )
+            )
+    return out
+
+
+def smooth_noise(
+    rng: np.random.Generator, h: int, w: int, *, octaves: int = 4, base: int = 4
+) -> np.ndarray:
+    """Fractal value noise in [0, 1] (sum of bilinearly upsampled random grids)."""
+    import torch
+    import torch.nn.functional as F
+
+    total = np.zeros((h, w), np.float32)
+    amp, norm = 1.0, 0.0
+    for o in range(octaves):
+        n = base * 2**o
+        grid = torch.from_numpy(rng.random((1, 1, n + 1, n + 1), dtype=np.float32))
+        up = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=True)[0, 0].numpy()
+        total += amp * up
+        norm += amp
+        amp *= 0.5
+    total /= norm
+    lo, hi = total.min(), total.max()
+    return (total - lo) / (hi - lo + 1e-6)
+
+
+def _cloud_spectrum(rng: np.random.Generator, centre_nm: np.ndarray, *, thin: bool) -> np.ndarray:
+    """Plausible cloud-top reflectance per band: flat and bright in the VNIR, lower in the SWIR
+    (more so for water than ice clouds), near zero in the 1375 nm water-vapour band for low
+    cloud and higher for thin (high, cirrus) cloud."""
+    level = rng.uniform(0.35, 0.85)
+    out = np.full(centre_nm.shape, level, np.float32)
+    out *= 1.0 + rng.uniform(-0.05, 0.1) * (centre_nm < 500)  # slightly bluer
+    swir1 = rng.uniform(0.55, 0.95)
+    out[(centre_nm > 1500) & (centre_nm < 1800)] *= swir1
+    out[centre_nm > 2000] *= swir1 * rng.uniform(0.5, 0.85)
+    cirrus = (centre_nm > 1340) & (centre_nm < 1400)
+    out[cirrus] = rng.uniform(0.15, 0.5) * level if thin else rng.uniform(0.0, 0.35) * level
+    return out
+
+
+def composite_clouds(
+    scene: Scene, rng: np.random.Generator, *, size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Composite synthetic clouds, thin clouds and their shadows onto a clear ``scene``.
+
+    Clouds are thresholded fractal noise; their opacity ``a`` blends the ground with a cloud
+    spectrum, ``(1 - a) ground + a cloud``. Shadows are the thick-cloud opacity shifted by a
+    random offset (sun-cloud geometry), darkening the ground by 40-75 %.
+
+    Returns
+    -------
+    image, label
+        ``(C, H, W)`` float32 and ``(H, W)`` uint8 in training codes: opacity > 0.5 is cloud,
+        0.12-0.5 thin cloud, 0.04-0.12 ignore (too faint to call), shadow where the shifted
+        opacity exceeds 0.5 and no cloud lies on top.
+    """
+    img = scene.image
+    c, h, w = img.shape
+    if size is not None and (h > size or w > size):
+        y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+        img = img[:, y : y + size, x : x + size]
+        h, w = size, size
+    img = img.copy()
+    centre = scene.wavelengths[:, 1]
+    cover = rng.uniform(0.0, 0.8)
+    noise = smooth_noise(rng, h, w, base=int(rng.integers(2, 6)))
+    thr = np.quantile(noise, 1.0 - cover)
+    soft = rng.uniform(0.05, 0.25)
+    alpha = np.clip((noise - thr) / soft, 0.0, 1.0)
+    thin = rng.random() < 0.4
+    if thin:
+        alpha *= rng.uniform(0.15, 0.7)
+    # shadow from the opaque part of the cloud, shifted by a random offset
+    shadow = np.zeros_like(alpha)
+    if not thin and rng.random() < 0.8:
+        dy, dx = rng.integers(-h // 6, h // 6 + 1, size=2) if h >= 12 else (0, 0)
+        dy = int(dy) or 3
+        src = alpha * (alpha > 0.5)
+        shadow = np.roll(src, (dy, int(dx)), axis=(0, 1))
+    spec = _cloud_spectrum(rng, centre, thin=thin)[:, None, None]
+    dark = rng.uniform(0.4, 0.75)
+    ground = img * (1.0 - dark * shadow[None])
+    # cloud texture: brightness varies inside the cloud
+    tex = 0.85 + 0.3 * smooth_noise(rng, h, w, base=8)
+    out = (1.0 - alpha[None]) * ground + alpha[None] * spec * tex[None]
+    label = np.zeros((h, w), np.uint8)
+    label[(shadow > 0.5) & (alpha < 0.04)] = 3
+    label[(alpha >= 0.04) & (alpha < 0.12)] = IGNORE
+    label[(alpha >= 0.12) & (alpha <= 0.5)] = 2
+    label[alpha > 0.5] = 1
+    return out.astype(np.float32), label
+
+
+def augment(
+    image: np.ndarray,
+    label: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    noise: float = 0.005,
+    shift: float = 0.02,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips, 90 degree rotations, per-band gain (x0.92-1.08) and offset (+-``shift``),
+    and Gaussian noise of standard deviation ``noise``."""
+    k = int(rng.integers(4))
+    image, label = np.rot90(image, k, axes=(1, 2)), np.rot90(label, k)
+    if rng.random() < 0.5:
+        image, label = image[:, :, ::-1], label[:, ::-1]
+    c = image.shape[0]
+    gain = rng.uniform(0.92, 1.08, size=(c, 1, 1)).astype(np.float32)
+    offset = rng.uniform(-shift, shift, size=(c, 1, 1)).astype(np.float32)
+    image = image * gain + offset + rng.normal(0.0, noise, size=image.shape).astype(np.float32)
+    return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(label)
+
+
+def _crop(scene: Scene, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    _, h, w = scene.image.shape
+    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    assert scene.label is not None
+    return scene.image[:, y : y + size, x : x + size], scene.label[y : y + size, x : x + size]
+
+
+class Batcher:
+    """Random training batches mixing sensors, one band subset per batch.
+
+    Each batch draws a source with probability ``weights`` (labelled sets and the synthetic
+    composites), a random subset of 3 to all of that source's bands (in random order), then
+    ``batch_size`` random crops with augmentation. SEnSeI computes its band weights once per
+    batch, so one batch shares one band set.
+
+    Parameters
+    ----------
+    sources
+        ``{name: scenes}``; scenes with ``label=None`` get synthetic clouds.
+    weights
+        ``{name: probability}`` (normalised).
+    crop
+        Crop edge in pixels (multiple of 32).
+    min_bands
+        Smallest band subset.
+    """
+
+    def __init__(
+        self,
+        sources: dict[str, list[Scene]],
+        weights: dict[str, float],
+        *,
+        batch_size: int = 16,
+        crop: int = 128,
+        min_bands: int = 3,
+        seed: int = 0,
+    ) -> None:
+        self.sources = {k: v for k, v in sources.items() if v}
+        names = list(self.sources)
+        p = np.array([weights.get(n, 0.0) for n in names], dtype=np.float64)
+        self.names, self.p = names, p / p.sum()
+        self.batch_size, self.crop, self.min_bands = batch_size, crop, min_bands
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        """One batch: ``x (B, k, S, S)``, ``y (B, S, S)`` uint8, ``wavelengths (k, 3)``, source."""
+        rng = self.rng
+        name = self.names[int(rng.choice(len(self.names), p=self.p))]
+        scenes = self.sources[name]
+        n_bands = scenes[0].image.shape[0]
+        k = int(rng.integers(min(self.min_bands, n_bands), n_bands + 1))
+        subset = rng.permutation(n_bands)[:k]
+        xs, ys = [], []
+        for _ in range(self.batch_size):
+            scene = scenes[int(rng.integers(len(scenes)))]
+            if scene.label is None:
+                _, h, w = scene.image.shape
+                size = min(self.crop, h, w)
+                img, lab = composite_clouds(scene, rng, size=size)
+                if size < self.crop:  # small EuroSAT chips: tile 2x2 with flips to reach the crop
+                    reps = -(-self.crop // size)
+                    img = np.tile(img, (1, reps, reps))[:, : self.crop, : self.crop]
+                    lab = np.tile(lab, (reps, reps))[: self.crop, : self.crop]
+            else:
+                img, lab = _crop(scene, self.crop, rng)
+            img, lab = augment(img[subset], lab, rng)
+            xs.append(img)
+            ys.append(lab)
+        return np.stack(xs), np.stack(ys), scenes[0].wavelengths[subset], name

@@ -1,0 +1,288 @@
+"""Training loops for the fine segmenter and the coarse patch classifier.
+
+One function per task, :func:`train_fine` and :func:`train_coarse`, driven by a
+:class:`TrainConfig`. Both show a progress bar, write a checkpoint every ``ckpt_every`` steps
+(``<out>/checkpoint.pt``: model, optimiser, scheduler, step and every random state), resume
+from it when ``resume=True``, and are deterministic for a given seed on a given device and
+thread count.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from xcloud.models.coarse import CELL, CoarseNet
+from xcloud.models.fine import FineNet
+from xcloud.train.data import IGNORE, Batcher, Scene
+from xcloud.train.losses import adjacency_loss, luotamo_ce, partial_ce
+
+__all__ = ["TrainConfig", "auto_device", "cell_targets", "train_coarse", "train_fine"]
+
+
+@dataclass
+class TrainConfig:
+    """Options of a training run (all have defaults; the CLI exposes each as a flag).
+
+    Attributes
+    ----------
+    steps, batch_size, crop, lr, weight_decay
+        Optimisation: AdamW with warm-up and cosine decay over ``steps`` batches of ``batch_size``
+        random ``crop`` x ``crop`` crops.
+    gamma
+        Focal exponent of the fine loss (0 = cross-entropy).
+    source_weights
+        Sampling probability of each data source.
+    seed, threads, device
+        Reproducibility and resources; ``device="auto"`` picks cuda, then mps, then cpu.
+    out, ckpt_every, resume, time_limit
+        Output folder, checkpoint period, resume from ``out/checkpoint.pt``, and a wall-clock
+        budget in seconds after which the run stops cleanly (checkpointed) early; the learning
+        rate then decays with elapsed time as well, so time-limited runs are not bit-reproducible.
+    init
+        Optional state dict path to initialise from (e.g. a pretrained SEnSeI).
+    """
+
+    steps: int = 4000
+    batch_size: int = 16
+    crop: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    gamma: float = 1.0
+    source_weights: dict[str, float] = field(
+        default_factory=lambda: {"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}
+    )
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"
+    out: str = "runs/fine"
+    ckpt_every: int = 200
+    resume: bool = False
+    time_limit: float | None = None
+    init: str | None = None
+    coarse_factors: tuple[int, ...] = (2, 4)
+    adjacency_weight: float = 0.5
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def auto_device(device: str = "auto") -> torch.device:
+    """Resolve ``"auto"`` to cuda, mps or cpu (in that order of preference)."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def cell_targets(label: torch.Tensor, cell: int, *, tol: float = 0.0) -> torch.Tensor:
+    """Coarse cell classes from full-resolution training labels.
+
+    A cell (``cell`` x ``cell`` pixels) is ``nodata`` (3) if all its pixels are ignore,
+    ``cloudless`` (0) if at most ``tol`` of its valid pixels are cloud or thin cloud,
+    ``overcast`` (1) if at least ``1 - tol`` are, and ``partly_cloudy`` (2) otherwise.
+
+    Parameters
+    ----------
+    label
+        ``(B, H, W)`` training codes (see :mod:`xcloud.train.data`).
+    """
+    lab = label.long()
+    valid = (lab != IGNORE).float()
+    cloud = ((lab == 1) | (lab == 2) | (lab == 4)).float()
+    n_valid = F.avg_pool2d(valid[:, None], cell)[:, 0]
+    n_cloud = F.avg_pool2d(cloud[:, None], cell)[:, 0]
+    frac = n_cloud / n_valid.clamp_min(1e-9)
+    out = torch.full_like(frac, 2, dtype=torch.long)
+    out[frac <= tol] = 0
+    out[frac >= 1.0 - tol] = 1
+    out[n_valid == 0] = 3
+    return out
+
+
+def _run(
+    model: torch.nn.Module,
+    batcher: Batcher,
+    cfg: TrainConfig,
+    loss_fn: Callable[
+        [torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, np.random.Generator],
+        torch.Tensor,
+    ],
+    *,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    device = auto_device(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warm = max(1, cfg.steps // 20)
+
+    t_start = time.perf_counter()
+
+    def schedule(i: int) -> float:
+        # linear warm-up, then cosine decay to 2 %; with a time limit the decay follows whichever
+        # runs out first, steps or time, so a slow machine still ends on a low learning rate
+        if i < warm:
+            return (i + 1) / warm
+        t = (i - warm) / max(1, cfg.steps - warm)
+        if cfg.time_limit:
+            t = max(t, (time.perf_counter() - t_start) / cfg.time_limit)
+        return 0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * min(t, 1.0)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    aug_rng = np.random.default_rng(cfg.seed + 1)
+    step, history = 0, []
+    ckpt = out / "checkpoint.pt"
+    if cfg.resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step, history = state["step"], state["history"]
+        batcher.rng.bit_generator.state = state["batcher_rng"]
+        aug_rng.bit_generator.state = state["aug_rng"]
+        torch.set_rng_state(state["torch_rng"])
+    elif cfg.init:
+        missing = model.load_state_dict(torch.load(cfg.init, map_location=device), strict=False)
+        if log:
+            log(f"initialised from {cfg.init}; missing {len(missing.missing_keys)} keys")
+
+    def save() -> None:
+        state = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "step": step,
+            "history": history,
+            "batcher_rng": batcher.rng.bit_generator.state,
+            "aug_rng": aug_rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "config": cfg.to_json(),
+        }
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(ckpt)
+
+    t0 = time.perf_counter()
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc=type(model).__name__, mininterval=5.0)
+    ema = None
+    while step < cfg.steps:
+        x, y, wl, source = batcher.sample()
+        xt = torch.from_numpy(x).to(device)
+        yt = torch.from_numpy(y).to(device)
+        wlt = torch.from_numpy(wl).to(device)
+        loss = loss_fn(model, xt, yt, wlt, aug_rng)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        step += 1
+        val = loss.item()
+        ema = val if ema is None else 0.98 * ema + 0.02 * val
+        history.append((step, source, val))
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema:.3f}", src=source[:4])
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save()
+        if cfg.time_limit is not None and time.perf_counter() - t0 > cfg.time_limit:
+            save()
+            if log:
+                log(f"time limit reached at step {step}")
+            break
+    bar.close()
+    wall = time.perf_counter() - t0
+    torch.save(model.state_dict(), out / "model.pt")
+    summary = {"steps_done": step, "wall_s": wall, "device": str(device), "config": cfg.to_json()}
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    np.save(out / "history.npy", np.array([(s, v) for s, _, v in history], dtype=np.float64))
+    return summary
+
+
+def _sources(data: dict[str, list[Scene]]) -> dict[str, list[Scene]]:
+    return {k: v for k, v in data.items() if v}
+
+
+def train_fine(
+    data: dict[str, list[Scene]],
+    cfg: TrainConfig,
+    *,
+    model: FineNet | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[FineNet, dict[str, Any]]:
+    """Train the fine segmenter on ``data`` (``{source: scenes}``, clear scenes under
+    ``"synthetic"``) and return the model and a run summary."""
+    _seed_everything(cfg.seed)
+    model = model or FineNet()
+    batcher = Batcher(
+        _sources(data), cfg.source_weights, batch_size=cfg.batch_size, crop=cfg.crop, seed=cfg.seed
+    )
+
+    def loss_fn(m, x, y, wl, rng):
+        return partial_ce(m(x, wl), y, gamma=cfg.gamma)
+
+    summary = _run(model, batcher, cfg, loss_fn, log=log)
+    return model.eval(), summary
+
+
+# Luotamo et al. weight the rare, hard partly-cloudy class up and discourage confusing the two
+# pure classes with each other (beta on the wrong class's term).
+COARSE_ALPHA = torch.tensor([1.0, 1.0, 2.0, 1.0])
+COARSE_BETA = torch.tensor([0.5, 0.5, 0.25, 0.5])
+
+
+def train_coarse(
+    data: dict[str, list[Scene]],
+    cfg: TrainConfig,
+    *,
+    model: CoarseNet | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[CoarseNet, dict[str, Any]]:
+    """Train the coarse classifier: crops are block-averaged by a random factor from
+    ``cfg.coarse_factors`` into overviews; a grid cell covers ``16 f`` full-resolution pixels."""
+    _seed_everything(cfg.seed)
+    model = model or CoarseNet()
+    batcher = Batcher(
+        _sources(data), cfg.source_weights, batch_size=cfg.batch_size, crop=cfg.crop, seed=cfg.seed
+    )
+
+    def loss_fn(m, x, y, wl, rng):
+        y = y.clone()
+        x = x.clone()
+        if rng.random() < 0.3:  # teach the no-data class: blank a random rectangle
+            s = x.shape[-1]
+            y0, x0 = rng.integers(0, s // 2, size=2)
+            h0, w0 = rng.integers(s // 4, s, size=2)
+            x[:, :, y0 : y0 + h0, x0 : x0 + w0] = 0.0
+            y[:, y0 : y0 + h0, x0 : x0 + w0] = IGNORE
+        f = int(rng.choice(cfg.coarse_factors))
+        overview = F.avg_pool2d(x, f)
+        target = cell_targets(y, CELL * f)
+        logits = m(overview, wl)
+        return luotamo_ce(
+            logits, target, COARSE_ALPHA, COARSE_BETA
+        ) + cfg.adjacency_weight * adjacency_loss(logits)
+
+    summary = _run(model, batcher, cfg, loss_fn, log=log)
+    return model.eval(), summary
