@@ -1,0 +1,211 @@
+"""Accuracy of every registered xcloud model on the labelled validation chips.
+
+What it measures
+----------------
+For each dataset and model, pooled over all valid labelled pixels:
+
+* the binary cloud task (cloud = mask codes 1 cloud or 2 thin_cloud; label cloud = cloud, or
+  cloud + thin cloud for L8 Biome): overall accuracy (OA), balanced accuracy (BA), and precision,
+  recall and F1 of the cloud class;
+* on L8 Biome only, precision / recall / F1 of cloud shadow (code 3 vs label 64); On Cloud N
+  has no shadow labels.
+
+Datasets (see ``/work/shared/data/DATA.md``):
+
+* **On Cloud N val** (``xcloud.train.splits.ONCLOUDN_VAL``): Sentinel-2 L2A, B02 B03 B04 B08,
+  uint16 DN, read with rioxarray (so ``_FillValue`` = 0 comes along), one variable per band,
+  ``platform`` / ``processing:level`` attrs set; labels 0 clear, 1 cloud.
+* **L8 Biome val**: Landsat 8 TOA reflectance, variables ``blue green red nir08 swir16 swir22
+  cirrus lwir11`` (kelvin), ``sensor="landsat-8-l1"``; labels 64 shadow, 128 clear,
+  192 thin cloud, 255 cloud, 0 fill.
+
+Each chip becomes a dask-chunked Dataset and goes through ``ds.cloud.mask(model)`` exactly as a
+user would call it. Pixels are ignored where the label is fill or the input is nodata.
+
+Models come from ``xcloud.models.list_models()``; a model that raises ``ModelUnavailableError``
+or ``MissingBandsError`` on a dataset is skipped with the reason printed. A numpy floor runs on
+the same pixels: ``threshold``: cloud if the mean of blue, green and red reflectance > 0.3
+(never predicts shadow).
+
+Run
+---
+    .venv/bin/python benchmarks/accuracy.py                 # all models, all val chips
+    .venv/bin/python benchmarks/accuracy.py --quick         # 2 chips per dataset
+    .venv/bin/python benchmarks/accuracy.py --models ukis-csmask,threshold
+
+Writes ``benchmarks/results/accuracy.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import xcloud  # noqa: E402,F401  (registers the .cloud accessor)
+from benchmarks._metrics import Confusion, confusion, machine_info, scores  # noqa: E402
+from xcloud.errors import MissingBandsError, ModelUnavailableError  # noqa: E402
+from xcloud.models import list_models  # noqa: E402
+from xcloud.train.splits import ONCLOUDN_VAL  # noqa: E402
+
+DATA = Path("/work/shared/data/labelled")
+RESULTS = Path(__file__).resolve().parent / "results"
+THRESHOLD = 0.3
+FLOOR = "threshold"
+L8_VARS = ("blue", "green", "red", "nir08", "swir16", "swir22", "cirrus", "lwir11")
+
+
+class Chip:
+    """One labelled chip: the Dataset a user would build, plus truth arrays."""
+
+    def __init__(self, name, ds, visible, cloud, shadow, valid, sensor):
+        self.name, self.ds, self.sensor = name, ds, sensor
+        self.visible = visible  # (3, y, x) float reflectance of blue, green, red, for the floor
+        self.cloud, self.shadow, self.valid = cloud, shadow, valid
+
+
+def oncloudn_chips(limit: int | None) -> Iterator[Chip]:
+    import rioxarray
+
+    for chip in ONCLOUDN_VAL[:limit]:
+        feats = DATA / "oncloudn" / "features" / chip
+        bands = {}
+        for b in ("B02", "B03", "B04", "B08"):
+            da = rioxarray.open_rasterio(feats / f"{b}.tif", chunks={"x": 256, "y": 256})
+            bands[b] = da.squeeze("band", drop=True)
+        ds = xr.Dataset(bands, attrs={"platform": "sentinel-2a", "processing:level": "L2A"})
+        label = rioxarray.open_rasterio(DATA / "oncloudn" / "labels" / f"{chip}.tif").values[0]
+        dn = np.stack([ds[b].values for b in ("B02", "B03", "B04", "B08")])
+        valid = (label != 255) & (dn != 0).all(axis=0)
+        yield Chip(chip, ds, dn[:3] / 1e4, label == 1, None, valid, None)
+
+
+def l8biome_chips(limit: int | None) -> Iterator[Chip]:
+    import rasterio
+
+    files = sorted((DATA / "l8biome" / "val" / "images").glob("*.tif"))[:limit]
+    for f in files:
+        with rasterio.open(f) as src:
+            img = src.read()
+        with rasterio.open(f.parent.parent / "masks" / f.name) as src:
+            lab = src.read(1)
+        dims = ("y", "x")
+        ds = xr.Dataset(
+            {v: (dims, img[i]) for i, v in enumerate(L8_VARS)},
+            coords={"y": np.arange(img.shape[1]), "x": np.arange(img.shape[2])},
+            attrs={"platform": "landsat-8", "processing:level": "L1TP"},
+        ).chunk({"y": 128, "x": 128})
+        valid = (lab != 0) & np.isfinite(img[:7]).all(axis=0)
+        yield Chip(f.stem, ds, img[:3], lab >= 192, lab == 64, valid, "landsat-8-l1")
+
+
+DATASETS = {"oncloudn-val": oncloudn_chips, "l8biome-val": l8biome_chips}
+
+
+def predict(chip: Chip, model: str) -> np.ndarray:
+    if model == FLOOR:
+        return np.where(chip.visible.mean(axis=0) > THRESHOLD, 1, 0).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = chip.ds.cloud.mask(model, sensor=chip.sensor)
+    return np.asarray(m.compute().values)
+
+
+def evaluate(dataset: str, models: list[str], limit: int | None) -> dict[str, dict]:
+    chips = list(DATASETS[dataset](limit))
+    out: dict[str, dict] = {}
+    for model in models:
+        cloud_c, shadow_c, left_nodata, t0 = Confusion(), Confusion(), 0, time.perf_counter()
+        try:
+            for chip in chips:
+                pred = predict(chip, model)
+                left_nodata += int(np.count_nonzero((pred == 255) & chip.valid))
+                cloud_c += confusion((pred == 1) | (pred == 2), chip.cloud, chip.valid)
+                if chip.shadow is not None:
+                    shadow_c += confusion(pred == 3, chip.shadow, chip.valid)
+        except (ModelUnavailableError, MissingBandsError) as e:
+            print(f"  skip {model} on {dataset}: {type(e).__name__}: {e}")
+            out[model] = {"skipped": f"{type(e).__name__}: {e}"}
+            continue
+        res = {"cloud": scores(cloud_c), "cloud_confusion": vars(cloud_c)}
+        if dataset == "l8biome-val":
+            res["shadow"] = scores(shadow_c)
+            res["shadow_confusion"] = vars(shadow_c)
+        res["valid_pixels_predicted_nodata"] = left_nodata
+        res["seconds"] = round(time.perf_counter() - t0, 2)
+        res["chips"] = [c.name for c in chips]
+        out[model] = res
+    return out
+
+
+def _f(v: float) -> str:
+    return "   -  " if v != v else f"{v:6.3f}"
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    head = (
+        f"{'dataset':<13} {'model':<12} {'OA':>6} {'BA':>6} {'P_cld':>6} {'R_cld':>6} "
+        f"{'F1_cld':>6} {'P_shd':>6} {'R_shd':>6} {'F1_shd':>6} {'pixels':>9} {'sec':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for ds, per_model in results.items():
+        for model, r in per_model.items():
+            if "skipped" in r:
+                lines.append(f"{ds:<13} {model:<12} skipped: {r['skipped'].split(':')[0]}")
+                continue
+            c, s = r["cloud"], r.get("shadow")
+            shd = (
+                " ".join(_f(s[k]) for k in ("precision", "recall", "f1"))
+                if s
+                else ("   -  " * 3 + "  ")
+            )
+            lines.append(
+                f"{ds:<13} {model:<12} {_f(c['oa'])} {_f(c['ba'])} {_f(c['precision'])} "
+                f"{_f(c['recall'])} {_f(c['f1'])} {shd} {c['n']:>9} {r['seconds']:>6.1f}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--models", help=f"comma-separated model names (default: all registered + {FLOOR!r})"
+    )
+    p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated")
+    p.add_argument("--quick", action="store_true", help="only 2 chips per dataset")
+    args = p.parse_args(argv)
+    models = args.models.split(",") if args.models else [*list_models(), FLOOR]
+    limit = 2 if args.quick else None
+    results = {}
+    for ds in args.datasets.split(","):
+        print(f"{ds}:")
+        results[ds] = evaluate(ds, models, limit)
+    print()
+    print(table(results))
+    print(f"\n{FLOOR}: cloud if mean(blue, green, red) reflectance > {THRESHOLD}; no shadow class.")
+    print("cloud = codes 1|2 vs label cloud (+ thin cloud on L8 Biome); pooled over valid pixels.")
+    payload = {
+        "benchmark": "accuracy",
+        "machine": machine_info(),
+        "quick": args.quick,
+        "floor_rule": f"cloud if mean(blue, green, red) reflectance > {THRESHOLD}",
+        "results": results,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "accuracy.json"
+    path.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()

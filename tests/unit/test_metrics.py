@@ -1,0 +1,55 @@
+"""The benchmark metrics against hand-computed confusion matrices."""
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks._metrics import Confusion, confusion, scores  # noqa: E402
+
+
+def test_confusion_counts_by_hand():
+    pred = np.array([[1, 1, 0], [0, 1, 0]], bool)
+    truth = np.array([[1, 0, 0], [1, 1, 0]], bool)
+    # tp: (0,0) (1,1); fp: (0,1); fn: (1,0); tn: (0,2) (1,2)
+    assert confusion(pred, truth) == Confusion(tp=2, fp=1, fn=1, tn=2)
+
+
+def test_valid_mask_drops_pixels():
+    pred = np.array([1, 1, 0, 0], bool)
+    truth = np.array([1, 0, 1, 0], bool)
+    valid = np.array([True, False, True, False])
+    assert confusion(pred, truth, valid) == Confusion(tp=1, fp=0, fn=1, tn=0)
+
+
+def test_scores_by_hand():
+    # tp=40 fp=10 fn=20 tn=30, n=100
+    s = scores(Confusion(tp=40, fp=10, fn=20, tn=30))
+    assert s["oa"] == pytest.approx(0.70)
+    assert s["precision"] == pytest.approx(0.80)
+    assert s["recall"] == pytest.approx(40 / 60)
+    assert s["ba"] == pytest.approx((40 / 60 + 30 / 40) / 2)
+    assert s["f1"] == pytest.approx(2 * 40 / (80 + 10 + 20))
+    assert s["n"] == 100
+
+
+def test_pooling_sums_counts_before_ratios():
+    a = Confusion(tp=1, fp=0, fn=0, tn=0)
+    b = Confusion(tp=0, fp=0, fn=9, tn=10)
+    pooled = scores(a + b)
+    assert pooled["recall"] == pytest.approx(0.1)  # not the mean of per-chip recalls (0.5)
+
+
+def test_undefined_ratios_are_nan():
+    s = scores(Confusion(tp=0, fp=0, fn=0, tn=5))
+    assert s["oa"] == 1.0
+    assert math.isnan(s["precision"]) and math.isnan(s["recall"]) and math.isnan(s["f1"])
+
+
+def test_shape_mismatch_raises():
+    with pytest.raises(ValueError, match="shapes differ"):
+        confusion(np.zeros(3, bool), np.zeros(4, bool))
