@@ -142,7 +142,9 @@ def _stage_a(
     valid = np.isfinite(x).all(axis=1)  # (n, hb, wb)
     _check_radiometry(x, valid, job.bands)
     filled = np.where(valid[:, None], x, 0.0).astype(np.float32)
-    filled = np.pad(filled, ((0, 0), (0, 0), pad_y, pad_x), mode="symmetric")
+    # "edge" needs only the block's last row: a mirror would need as many rows as the pad,
+    # which a short last chunk lacks, making the result depend on the chunking
+    filled = np.pad(filled, ((0, 0), (0, 0), pad_y, pad_x), mode="edge")
     valid_p = np.pad(valid, ((0, 0), pad_y, pad_x), mode="constant", constant_values=False)
 
     origins = [
@@ -262,6 +264,10 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     chunks[-3] = (x.shape[-3],)
     for axis, dim in ((ay, "y"), (ax, "x")):
         chunks[axis] = aligned_chunks(x.chunks[axis], stride)
+        if len(chunks[axis]) > 1 and chunks[axis][-1] < h:
+            # a trailing chunk thinner than the halo cannot feed its neighbour's halo
+            # (da.overlap would then hand _stage_a a block of the wrong size): merge it
+            chunks[axis] = chunks[axis][:-2] + (chunks[axis][-2] + chunks[axis][-1],)
         if len(x.chunks[axis]) > 1 and min(x.chunks[axis][:-1]) < stride:
             warnings.warn(
                 f"chunks of {min(x.chunks[axis][:-1])} px along {dim} are smaller than model "
