@@ -88,7 +88,7 @@ def auto_device(device: str = "auto") -> torch.device:
 
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - third-party code may use the legacy global generator
 
 
 def cell_targets(label: torch.Tensor, cell: int, *, tol: float = 0.0) -> torch.Tensor:
