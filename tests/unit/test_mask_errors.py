@@ -1,0 +1,180 @@
+"""Bad input to ``xcloud.mask``: each error names the bad value, the expectation and the fix."""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import TEST_MODEL, make_dataset
+
+import xcloud
+from xcloud.errors import (
+    DataTypeError,
+    DimensionError,
+    MissingBandsError,
+    ModelUnavailableError,
+    RadiometryError,
+    UnknownModelError,
+    UnknownSensorError,
+    XCloudError,
+    XCloudWarning,
+)
+
+
+def test_missing_bands_lists_needs_has_and_fix():
+    ds = make_dataset(32, 32).drop_vars("B08")
+    with pytest.raises(MissingBandsError) as e:
+        xcloud.mask(ds, "ukis-csmask")
+    msg = str(e.value)
+    assert "'nir'" in msg  # what is missing
+    assert "['blue', 'green', 'red', 'nir']" in msg  # what the model needs
+    assert "['B02', 'B03', 'B04']" in msg  # what the dataset has
+    assert "bands=" in msg  # the fix
+    assert isinstance(e.value, KeyError)
+
+
+def test_missing_band_with_one_unrecognised_variable_suggests_it():
+    ds = make_dataset(32, 32).rename({"B08": "infrared"})
+    with pytest.raises(MissingBandsError, match=r"bands=\{'nir': 'infrared'\}"):
+        xcloud.mask(ds, "ukis-csmask")
+    # and the suggested fix works
+    m = xcloud.mask(ds, "ukis-csmask", bands={"nir": "infrared"})
+    assert m.shape == (32, 32)
+
+
+@pytest.mark.parametrize(("name", "hint"), [("ukis", "ukis-csmask"), ("s2cloudles", "s2cloudless")])
+def test_unknown_or_aliased_model(name, hint):
+    ds = make_dataset(32, 32)
+    if name == "ukis":  # a registered alias: works
+        assert xcloud.mask(ds, name).attrs["xcloud_model"] == hint
+        return
+    with pytest.raises(UnknownModelError) as e:
+        xcloud.mask(ds, name)
+    assert repr(name) in str(e.value) and f"Did you mean {hint!r}" in str(e.value)
+
+
+def test_unknown_model_suggests_prefix_match():
+    with pytest.raises(UnknownModelError, match=r"ukis-csmask"):
+        xcloud.mask(make_dataset(32, 32), "ukis-cs")
+
+
+def test_unknown_sensor():
+    with pytest.raises(UnknownSensorError) as e:
+        xcloud.mask(make_dataset(32, 32), "ukis-csmask", sensor="sentinel-2-l3x")
+    msg = str(e.value)
+    assert "'sentinel-2-l3x'" in msg and "sentinel-2-l2a" in msg and "Did you mean" in msg
+
+
+def test_wrong_dims():
+    ds = make_dataset(32, 32).rename({"y": "rows", "x": "cols"})
+    with pytest.raises(DimensionError) as e:
+        xcloud.mask(ds, "ukis-csmask")
+    msg = str(e.value)
+    assert "'rows'" in msg and "(y, x)" in msg and "rename" in msg
+
+
+def test_non_numeric_dtype():
+    ds = make_dataset(32, 32)
+    ds["B03"] = ds["B03"].astype(str)
+    with pytest.raises(DataTypeError) as e:
+        xcloud.mask(ds, "ukis-csmask")
+    msg = str(e.value)
+    assert "'B03'" in msg and "<U" in msg and "astype('float32')" in msg
+
+
+def test_dataarray_without_band_dim():
+    arr = make_dataset(32, 32)["B02"]
+    with pytest.raises(DimensionError) as e:
+        xcloud.mask(arr, "ukis-csmask")
+    msg = str(e.value)
+    assert "('y', 'x')" in msg and "band" in msg and "Dataset" in msg
+
+
+def test_dataarray_band_dim_without_coordinate():
+    arr = make_dataset(32, 32).to_dataarray("band").drop_vars("band")
+    with pytest.raises(DimensionError, match=r"assign_coords\(band="):
+        xcloud.mask(arr, "ukis-csmask")
+
+
+def test_integer_dn_without_scale():
+    names = ("blue", "green", "red", "nir")
+    ds = (make_dataset(32, 32, names=names) * 10_000).astype("uint16")
+    ds.attrs = {}  # nothing says which sensor it is
+    with pytest.raises(RadiometryError) as e:
+        xcloud.mask(ds, "ukis-csmask", level="l2a")
+    msg = str(e.value)
+    assert "uint16" in msg and "scale=1e-4" in msg and "scale_factor" in msg
+
+
+def test_integer_dn_with_scale_works():
+    ds = (make_dataset(32, 32) * 10_000).astype("uint16")
+    ds.attrs = {}
+    ref = xcloud.mask(make_dataset(32, 32), TEST_MODEL, level="l2a")
+    m = xcloud.mask(ds, TEST_MODEL, level="l2a", scale=1e-4, offset=0.0)
+    assert (m.values == ref.values).mean() > 0.99
+
+
+def test_unscaled_float_dn_raises_at_compute():
+    ds = make_dataset(64, 64, chunks={"y": 64, "x": 64}) * 10_000
+    ds.attrs = {"platform": "sentinel-2a", "processing:level": "L2A"}
+    m = xcloud.mask(ds, "ukis-csmask")  # lazy: nothing is checked yet
+    with pytest.raises(RadiometryError) as e:
+        m.compute()
+    msg = str(e.value)
+    assert "unscaled digital numbers" in msg and "scale=1e-4" in msg and "99th percentile" in msg
+
+
+def test_chunks_smaller_than_tile_stride_warn():
+    ds = make_dataset(96, 96, chunks={"y": 32, "x": 32})
+    with pytest.warns(XCloudWarning) as rec:
+        m = xcloud.mask(ds, TEST_MODEL)
+    msg = str(rec[0].message)
+    assert "32 px" in msg and "48" in msg and "rechunking" in msg
+    assert rec[0].filename == __file__  # points at the user's call, not at xcloud internals
+    np.testing.assert_array_equal(m.values, xcloud.mask(make_dataset(96, 96), TEST_MODEL).values)
+
+
+def test_cascade_before_our_models_exist():
+    from xcloud.models import available_models
+
+    if "cascade" in available_models():
+        pytest.skip("the cascade is available")
+    with pytest.raises(ModelUnavailableError) as e:
+        xcloud.mask(make_dataset(32, 32))  # the default model
+    msg = str(e.value)
+    assert "'cascade'" in msg and "Available models" in msg and "ukis-csmask" in msg
+
+
+def test_s2cloudless_refuses_l2a():
+    names = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
+    ds = make_dataset(32, 32, names=names, attrs={"processing:level": "L1C"})
+    with pytest.raises(ModelUnavailableError) as e:
+        xcloud.mask(ds, "s2cloudless", level="L2A")
+    msg = str(e.value)
+    assert "'s2cloudless'" in msg and "['l1c']" in msg and "'l2a'" in msg and "level=" in msg
+
+
+def test_bad_device_is_refused():
+    with dask.config.set(scheduler="sync"):
+        with pytest.raises(XCloudError, match=r"device='tpu'.*'cuda'"):
+            xcloud.mask(make_dataset(32, 32), TEST_MODEL, device="tpu").values
+
+
+def test_not_xarray():
+    with pytest.raises(DataTypeError, match="ndarray"):
+        xcloud.mask(np.zeros((4, 8, 8)), TEST_MODEL)
+
+
+def test_bands_on_different_grids():
+    ds = make_dataset(32, 32)
+    ds["B08"] = ds["B08"].expand_dims(time=[np.datetime64("2024-01-01")])
+    with pytest.raises(DimensionError, match="share dims"):
+        xcloud.mask(ds, TEST_MODEL)
+
+
+def test_errors_are_builtin_subclasses():
+    assert issubclass(MissingBandsError, KeyError) and issubclass(RadiometryError, ValueError)
+    assert issubclass(DimensionError, ValueError) and issubclass(DataTypeError, TypeError)
+    assert issubclass(XCloudWarning, UserWarning)
+    assert xr.Dataset is not None
