@@ -261,13 +261,13 @@ def mask(
     resolved = resolve_bands(
         variables, sensor=sensor_obj, bands=bands, wavelengths=wavelengths, attrs=attrs
     )
-    chosen = _select_bands(spec, resolved, variables)
     lvl = _level(sensor_obj, attrs, level)
     if lvl is not None and lvl not in spec.levels:
         raise ModelUnavailableError(
             f"model {spec.name!r} takes processing levels {list(spec.levels)}, the data is "
             f"{lvl!r}; pick another model or pass level= if the data is really {spec.levels[0]!r}"
         )
+    chosen = _select_bands(spec, resolved, variables)
 
     template = arrays[chosen[0].var]
     ydim, xdim = _spatial_dims(template.dims)
