@@ -63,7 +63,9 @@ def test_coarse_is_band_permutation_invariant(coarse):
     x = torch.rand(1, 4, 32, 32)
     perm = np.array([2, 3, 0, 1])
     with torch.inference_mode():
-        torch.testing.assert_close(coarse(x, S2[1:5]), coarse(x[:, perm], S2[1:5][perm]), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            coarse(x, S2[1:5]), coarse(x[:, perm], S2[1:5][perm]), rtol=1e-4, atol=1e-4
+        )
 
 
 def test_coarse_rejects_bad_overview(coarse):

@@ -57,7 +57,9 @@ def test_luotamo_ce_with_unit_weights_and_zero_beta_is_ce():
     logits = torch.randn(1, 4, 2, 2, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([[[0, 1], [2, 3]]])
     ce = torch.nn.functional.cross_entropy(logits, y).item()
-    assert luotamo_ce(logits, y, torch.ones(4), torch.zeros(4)).item() == pytest.approx(ce, rel=1e-6)
+    assert luotamo_ce(logits, y, torch.ones(4), torch.zeros(4)).item() == pytest.approx(
+        ce, rel=1e-6
+    )
 
 
 def _hard(grid):

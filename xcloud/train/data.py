@@ -423,9 +423,14 @@ class Batcher:
         min_bands: int = 3,
         seed: int = 0,
     ) -> None:
-        self.sources = {k: v for k, v in sources.items() if v}
+        self.sources = {k: v for k, v in sources.items() if v and weights.get(k, 0.0) > 0}
         names = list(self.sources)
-        p = np.array([weights.get(n, 0.0) for n in names], dtype=np.float64)
+        if not names:
+            raise ValueError(
+                f"no training data: sources {sorted(sources)} are empty or have zero weight in {weights}; "
+                "check the data root (XCLOUD_DATA) and source_weights"
+            )
+        p = np.array([weights[n] for n in names], dtype=np.float64)
         self.names, self.p = names, p / p.sum()
         self.batch_size, self.crop, self.min_bands = batch_size, crop, min_bands
         self.rng = np.random.default_rng(seed)

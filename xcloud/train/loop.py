@@ -126,6 +126,7 @@ def _run(
     ],
     *,
     log: Callable[[str], None] | None = None,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
@@ -206,6 +207,9 @@ def _run(
         bar.set_postfix(loss=f"{ema:.3f}", src=source[:4])
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save()
+        if stop_after is not None and step >= stop_after:  # simulated interruption (tests)
+            save()
+            break
         if cfg.time_limit is not None and time.perf_counter() - t0 > cfg.time_limit:
             save()
             if log:
@@ -230,6 +234,7 @@ def train_fine(
     *,
     model: FineNet | None = None,
     log: Callable[[str], None] | None = None,
+    stop_after: int | None = None,
 ) -> tuple[FineNet, dict[str, Any]]:
     """Train the fine segmenter on ``data`` (``{source: scenes}``, clear scenes under
     ``"synthetic"``) and return the model and a run summary."""
@@ -242,7 +247,7 @@ def train_fine(
     def loss_fn(m, x, y, wl, rng):
         return partial_ce(m(x, wl), y, gamma=cfg.gamma)
 
-    summary = _run(model, batcher, cfg, loss_fn, log=log)
+    summary = _run(model, batcher, cfg, loss_fn, log=log, stop_after=stop_after)
     return model.eval(), summary
 
 
@@ -258,6 +263,7 @@ def train_coarse(
     *,
     model: CoarseNet | None = None,
     log: Callable[[str], None] | None = None,
+    stop_after: int | None = None,
 ) -> tuple[CoarseNet, dict[str, Any]]:
     """Train the coarse classifier: crops are block-averaged by a random factor from
     ``cfg.coarse_factors`` into overviews; a grid cell covers ``16 f`` full-resolution pixels."""
@@ -284,5 +290,5 @@ def train_coarse(
             logits, target, COARSE_ALPHA, COARSE_BETA
         ) + cfg.adjacency_weight * adjacency_loss(logits)
 
-    summary = _run(model, batcher, cfg, loss_fn, log=log)
+    summary = _run(model, batcher, cfg, loss_fn, log=log, stop_after=stop_after)
     return model.eval(), summary

@@ -1,0 +1,295 @@
+"""``xcloud train {fine,coarse}``: train, validate against baselines, export weights + card.
+
+``xcloud.cli`` dispatches ``xcloud train ...`` here (``main(argv)``). The same steps are plain
+functions: :func:`run_fine` and :func:`run_coarse`.
+
+Examples
+--------
+Reproduce the shipped ``fine`` weights (``benchmarks/train_default.py`` runs exactly this)::
+
+    xcloud train fine --steps 6000 --time-limit 2700 --export xcloud/models/weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xcloud.models.coarse import CELL, COARSE_CLASSES
+from xcloud.models.fine import FINE_CLASSES
+from xcloud.train.data import (
+    EUROSAT_BANDS,
+    L8BIOME_BANDS,
+    ONCLOUDN_BANDS,
+    Scene,
+    load_clear,
+    load_l8biome,
+    load_oncloudn,
+)
+from xcloud.train.loop import TrainConfig, cell_targets, train_coarse, train_fine
+
+__all__ = ["finish_fine", "main", "run_coarse", "run_fine"]
+
+
+def _load_training(root: str | None) -> dict[str, list[Scene]]:
+    return {
+        "oncloudn": load_oncloudn(root, split="train"),
+        "l8biome": load_l8biome(root, split="train"),
+        "synthetic": load_clear(root),
+    }
+
+
+def _load_validation(root: str | None) -> dict[str, list[Scene]]:
+    return {
+        "oncloudn": load_oncloudn(root, split="val"),
+        "l8biome": load_l8biome(root, split="val"),
+    }
+
+
+def _data_card(train: dict[str, list[Scene]], val: dict[str, list[Scene]]) -> dict[str, Any]:
+    def px(scenes: list[Scene]) -> int:
+        return int(sum(s.image.shape[1] * s.image.shape[2] for s in scenes))
+
+    return {
+        "train": {
+            "oncloudn": {
+                "chips": len(train["oncloudn"]),
+                "pixels": px(train["oncloudn"]),
+                "level": "l2a",
+            },
+            "l8biome": {
+                "crops": len(train["l8biome"]),
+                "pixels": px(train["l8biome"]),
+                "level": "l1c (TOA)",
+            },
+            "synthetic": {
+                "clear_scenes": len(train["synthetic"]),
+                "sources": sorted({s.source for s in train["synthetic"]}),
+                "note": "synthetic clouds, thin clouds and shadows composited on clear S2 L1C scenes",
+            },
+        },
+        "validation": {
+            "oncloudn": [s.name for s in val["oncloudn"]],
+            "l8biome": [s.name for s in val["l8biome"]],
+            "note": "never trained on: xcloud.train.splits (On Cloud N held-out locations, L8 Biome val)",
+        },
+    }
+
+
+def _bands_seen() -> dict[str, Any]:
+    return {
+        "sentinel2": sorted(set(ONCLOUDN_BANDS) | set(EUROSAT_BANDS)),
+        "landsat8": list(L8BIOME_BANDS),
+        "subsets": "random subsets of 3 to all bands of each source, any order",
+        "dropped": "Landsat 8 B10 (thermal, kelvin): SEnSeI takes reflectance",
+    }
+
+
+def run_fine(
+    cfg: TrainConfig,
+    *,
+    data_root: str | None = None,
+    export: str | None = None,
+    baselines: bool = True,
+) -> dict[str, Any]:
+    """Train the fine segmenter, validate it (and ukis-csmask / a brightness floor on the same
+    data), and export weights + model card to ``export`` if given. Returns the card."""
+    train, val = _load_training(data_root), _load_validation(data_root)
+    model, summary = train_fine(train, cfg, log=print)
+    return finish_fine(
+        model, summary, train, val, export=export, baselines=baselines, threads=cfg.threads
+    )
+
+
+def finish_fine(
+    model,
+    summary: dict[str, Any],
+    train: dict[str, list[Scene]],
+    val: dict[str, list[Scene]],
+    *,
+    export: str | None = None,
+    baselines: bool = True,
+    threads: int = 2,
+) -> dict[str, Any]:
+    """Validation metrics (fine and baselines), model card and export of a trained fine model."""
+    from xcloud.train.evaluate import (
+        brightness_floor,
+        evaluate_all,
+        format_table,
+        predict_torch,
+        predict_ukis,
+    )
+    from xcloud.train.export import export_model
+
+    predictors = {"fine": predict_torch(model, threads=threads)}
+    if baselines:
+        predictors["brightness"] = brightness_floor
+        try:
+            import ukis_csmask  # noqa: F401
+
+            predictors["ukis-csmask"] = predict_ukis
+        except ImportError:
+            print("ukis-csmask not installed: no baseline numbers for it")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metrics = evaluate_all(predictors, val)
+    print(format_table(metrics))
+    card = {
+        "description": "SEnSeI spectral encoder + compact U-Net; any 3-14 bands with known wavelengths",
+        "classes": list(FINE_CLASSES),
+        "bands_seen": _bands_seen(),
+        "levels": ["l1c", "l2a"],
+        "tile_size": 288,
+        "overlap": 32,
+        "data": _data_card(train, val),
+        "training": summary,
+        "validation_metrics": metrics,
+        "metrics_definition": (
+            "cloud = cloud or thin_cloud vs rest; shadow vs rest (L8 Biome only); oa/ba over "
+            "clear/cloud/shadow on L8 Biome and clear/cloud on On Cloud N; fill pixels excluded"
+        ),
+    }
+    if export:
+        _, path, digest = export_model(model, export, name="fine", card=card)
+        print(f"exported {path} (sha256 {digest})")
+        card["sha256"] = digest
+    return card
+
+
+def coarse_metrics(model, scenes: list[Scene], factor: int) -> dict[str, Any]:
+    """Cell accuracy and confusion matrix of the coarse model on ``scenes`` with overview
+    factor ``factor`` (a cell is ``16 * factor`` full-resolution pixels)."""
+    import torch
+    import torch.nn.functional as F
+
+    conf = np.zeros((4, 4), np.int64)
+    model.eval()
+    with torch.inference_mode():
+        for s in scenes:
+            x = torch.from_numpy(s.image)[None]
+            y = torch.from_numpy(s.label)[None]
+            logits = model(F.avg_pool2d(x, factor), torch.from_numpy(s.wavelengths))
+            t = cell_targets(y, CELL * factor)
+            np.add.at(conf, (t.numpy().ravel(), logits.argmax(1).numpy().ravel()), 1)
+    return {
+        "cell_accuracy": float(np.trace(conf) / max(conf.sum(), 1)),
+        "confusion": conf.tolist(),
+        "confusion_axes": "rows truth, columns prediction, in classes order",
+        "cells": int(conf.sum()),
+        "factor": factor,
+    }
+
+
+def run_coarse(
+    cfg: TrainConfig, *, data_root: str | None = None, export: str | None = None
+) -> dict[str, Any]:
+    """Train the coarse classifier, validate it (cell accuracy) and export weights + card."""
+    from xcloud.train.export import export_model
+
+    train, val = _load_training(data_root), _load_validation(data_root)
+    model, summary = train_coarse(train, cfg, log=print)
+    metrics = {name: coarse_metrics(model, scenes, factor=4) for name, scenes in val.items()}
+    print(json.dumps({k: v["cell_accuracy"] for k, v in metrics.items()}))
+    card = {
+        "description": "SEnSeI + encoder truncated at stride 16 + 1x1 conv: routing class per grid cell",
+        "classes": list(COARSE_CLASSES),
+        "geometry": (
+            "input: overview = scene block-averaged by f (16 by design); one cell per 16x16 overview "
+            "pixels = 16f full-resolution pixels (256 for f=16, one fine-tile stride)"
+        ),
+        "cell_rule": "nodata if all pixels nodata; cloudless if no valid pixel is cloud/thin; overcast if all are",
+        "bands_seen": _bands_seen(),
+        "levels": ["l1c", "l2a"],
+        "data": _data_card(train, val),
+        "training": summary,
+        "validation_metrics": metrics,
+    }
+    if export:
+        _, path, digest = export_model(model, export, name="coarse", card=card)
+        print(f"exported {path} (sha256 {digest})")
+        card["sha256"] = digest
+    return card
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xcloud train", description="Train xcloud's own models.")
+    p.add_argument("task", choices=["fine", "coarse"], help="which model to train")
+    d = TrainConfig()
+    p.add_argument("--config", help="JSON file of TrainConfig fields (flags given override it)")
+    p.add_argument(
+        "--data", default=None, help="data root (default: $XCLOUD_DATA or ../shared/data)"
+    )
+    p.add_argument("--out", default=None, help="run folder for checkpoints (default runs/<task>)")
+    p.add_argument("--export", default=None, help="write <task>.v1.safetensors + .json here")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--crop", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--gamma", type=float, help=f"focal exponent (default {d.gamma})")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda or mps")
+    p.add_argument("--time-limit", type=float, help="wall-clock budget in seconds")
+    p.add_argument("--init", help="state dict to initialise from")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument(
+        "--no-baselines", action="store_true", help="skip ukis-csmask / brightness numbers"
+    )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """A :class:`TrainConfig` from a config file and command-line flags."""
+    fields: dict[str, Any] = {}
+    if args.config:
+        fields.update(json.loads(Path(args.config).read_text()))
+    if args.task == "coarse":
+        fields.setdefault("crop", 256)
+        fields.setdefault("batch_size", 8)
+        fields.setdefault("steps", 1500)
+    fields.setdefault("out", f"runs/{args.task}")
+    for name in (
+        "out",
+        "steps",
+        "batch_size",
+        "crop",
+        "lr",
+        "gamma",
+        "seed",
+        "threads",
+        "device",
+        "time_limit",
+        "init",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            fields[name] = value
+    if args.resume:
+        fields["resume"] = True
+    if "coarse_factors" in fields:
+        fields["coarse_factors"] = tuple(fields["coarse_factors"])
+    return TrainConfig(**fields)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``xcloud train``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    cfg = config_from_args(args)
+    t0 = time.perf_counter()
+    if args.task == "fine":
+        run_fine(cfg, data_root=args.data, export=args.export, baselines=not args.no_baselines)
+    else:
+        run_coarse(cfg, data_root=args.data, export=args.export)
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
