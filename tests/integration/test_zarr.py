@@ -1,0 +1,91 @@
+"""Writing masks to Zarr v3: exact round trips, chunk-aligned encoding, regions, appends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import TEST_MODEL, make_dataset
+
+import xcloud
+from xcloud.errors import StoreExistsError, XCloudError
+
+
+@pytest.fixture
+def mask():
+    import rioxarray  # noqa: F401
+
+    ds = make_dataset(96, 96, time=2, chunks={"time": 1, "y": 48, "x": 48})
+    return ds.rio.write_crs("EPSG:32633").cloud.mask(TEST_MODEL)
+
+
+def test_round_trip_exact(mask, tmp_path):
+    path = tmp_path / "m.zarr"
+    mask.cloud.to_zarr(path)
+    back = xr.open_zarr(path)["cloud_mask"]
+    expected = mask.compute()
+    assert back.dtype == np.uint8
+    np.testing.assert_array_equal(back.values, expected.values)
+    assert set(back.attrs) >= set(expected.attrs) - {"grid_mapping"}
+    for k, v in expected.attrs.items():
+        if k != "grid_mapping":
+            np.testing.assert_array_equal(back.attrs[k], v)
+    for c in ("time", "y", "x"):
+        xr.testing.assert_identical(
+            back[c].reset_coords(drop=True), expected[c].reset_coords(drop=True)
+        )
+    assert back.rio.crs.to_epsg() == 32633
+    assert back.encoding["chunks"] == (1, 48, 48)
+    assert back.chunks == mask.chunks
+
+
+def test_existing_store_not_overwritten(mask, tmp_path):
+    path = tmp_path / "m.zarr"
+    xcloud.to_zarr(mask, path)
+    before = xr.open_zarr(path).load()
+    other = (mask * 0 + 255).astype("uint8").rename("cloud_mask")
+    with pytest.raises(StoreExistsError) as e:
+        other.cloud.to_zarr(path)
+    assert "already exists" in str(e.value) and "mode='w'" in str(e.value)
+    xr.testing.assert_identical(xr.open_zarr(path).load(), before)
+    other.cloud.to_zarr(path, mode="w")
+    assert (xr.open_zarr(path)["cloud_mask"].values == 255).all()
+
+
+def test_region_write(mask, tmp_path):
+    path = tmp_path / "m.zarr"
+    mask.cloud.to_zarr(path, compute=False)  # template: metadata and coords only
+    for t in range(2):
+        mask.isel(time=slice(t, t + 1)).cloud.to_zarr(path, region={"time": slice(t, t + 1)})
+    back = xr.open_zarr(path)["cloud_mask"]
+    np.testing.assert_array_equal(back.values, mask.values)
+
+
+def test_append_time(mask, tmp_path):
+    path = tmp_path / "m.zarr"
+    mask.isel(time=[0]).cloud.to_zarr(path)
+    mask.isel(time=[1]).cloud.to_zarr(path, append_dim="time")
+    back = xr.open_zarr(path)["cloud_mask"]
+    np.testing.assert_array_equal(back.values, mask.values)
+    np.testing.assert_array_equal(back.time.values, mask.time.values)
+
+
+def test_region_into_missing_store(mask, tmp_path):
+    path = tmp_path / "missing.zarr"
+    with pytest.raises(XCloudError) as e:
+        mask.cloud.to_zarr(path, region={"time": slice(0, 1)})
+    msg = str(e.value)
+    assert "does not exist" in msg and "region=" in msg and "compute=False" in msg
+    assert not path.exists()
+
+
+def test_bad_mode(mask, tmp_path):
+    with pytest.raises(XCloudError, match=r"mode='x'.*'w'"):
+        mask.cloud.to_zarr(tmp_path / "m.zarr", mode="x")
+
+
+def test_irregular_chunks_are_written(tmp_path):
+    ds = make_dataset(100, 100, chunks={"y": 48, "x": 48})
+    m = ds.cloud.mask(TEST_MODEL).chunk({"y": (30, 48, 22)})
+    m.cloud.to_zarr(tmp_path / "m.zarr")
+    np.testing.assert_array_equal(xr.open_zarr(tmp_path / "m.zarr")["cloud_mask"].values, m.values)
