@@ -5,7 +5,6 @@ from __future__ import annotations
 import dask
 import dask.array as da
 import numpy as np
-import pytest
 import xarray as xr
 from conftest import S2_BANDS, TEST_MODEL, make_dataset
 
@@ -130,9 +129,7 @@ def test_all_nan_chunks_dask():
 
 def test_real_oncloudn_chip(oncloudn_chip):
     """Real Sentinel-2 L2A DN from On Cloud N: scaled via sensor, CRS kept, sane classes."""
-    m = oncloudn_chip.chunk({"y": 128, "x": 128}).cloud.mask(
-        "ukis-csmask", sensor="sentinel-2-l2a"
-    )
+    m = oncloudn_chip.chunk({"y": 128, "x": 128}).cloud.mask("ukis-csmask", sensor="sentinel-2-l2a")
     assert isinstance(m.data, da.Array)
     assert m.rio.crs.to_epsg() == 32734
     v = m.values
