@@ -158,7 +158,7 @@ def test_s2cloudless_refuses_l2a():
 def test_bad_device_is_refused():
     with dask.config.set(scheduler="sync"):
         with pytest.raises(XCloudError, match=r"device='tpu'.*'cuda'"):
-            xcloud.mask(make_dataset(32, 32), TEST_MODEL, device="tpu").values
+            xcloud.mask(make_dataset(32, 32), TEST_MODEL, device="tpu").compute()
 
 
 def test_not_xarray():
