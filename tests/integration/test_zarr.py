@@ -38,10 +38,6 @@ def test_round_trip_exact(mask, tmp_path):
     assert back.chunks == mask.chunks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="xcloud/io/zarr.py: the spatial_ref coord / grid_mapping is not kept, CRS is lost",
-)
 def test_round_trip_keeps_crs(mask, tmp_path):
     path = tmp_path / "m.zarr"
     mask.cloud.to_zarr(path)

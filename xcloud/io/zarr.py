@@ -57,7 +57,10 @@ def _regular_chunks(obj: xr.Dataset) -> xr.Dataset:
 def _encoding(obj: xr.Dataset) -> dict[str, dict[str, Any]]:
     enc: dict[str, dict[str, Any]] = {}
     for name, var in obj.data_vars.items():
-        e: dict[str, Any] = {}
+        # keep CF links that rioxarray puts in the encoding (grid_mapping -> spatial_ref)
+        e: dict[str, Any] = {
+            k: var.encoding[k] for k in ("grid_mapping", "coordinates") if k in var.encoding
+        }
         if var.chunks is not None:
             e["chunks"] = tuple(c[0] for c in var.chunks)
         if np.issubdtype(var.dtype, np.integer):
