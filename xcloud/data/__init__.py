@@ -36,8 +36,8 @@ def open_sample(chunks: int | None = 256):
     --------
     >>> from xcloud.data import open_sample
     >>> ds = open_sample()
-    >>> list(ds.data_vars), dict(ds.sizes)
-    (['B02', 'B03', 'B04', 'B08'], {'time': 1, 'y': 512, 'x': 512})
+    >>> list(ds.data_vars), ds["B02"].dims, ds["B02"].shape
+    (['B02', 'B03', 'B04', 'B08'], ('time', 'y', 'x'), (1, 512, 512))
     """
     import rioxarray
     import xarray as xr
