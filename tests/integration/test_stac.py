@@ -1,0 +1,304 @@
+"""STAC -> mask -> Zarr against a real ``rustac serve`` over small COGs made from a real chip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA, S2_BANDS, TEST_MODEL
+
+pytest.importorskip("pystac_client")
+pytest.importorskip("odc.stac")
+rasterio = pytest.importorskip("rasterio")
+
+pytestmark = pytest.mark.network
+
+RUSTAC = shutil.which("rustac") or str(Path(sys.executable).parent / "rustac")
+COLLECTION = "s2-test-l2a"
+COMMON = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir"}
+CENTRE = {"B02": 0.490, "B03": 0.560, "B04": 0.665, "B08": 0.842}
+DATES = [f"2020-01-{d:02d}T08:30:00Z" for d in (2, 7, 12, 17, 22, 27)]
+TILE = 128
+GOOD = "2020-01-01/2020-01-31"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_cog(path: Path, data: np.ndarray, profile: dict, transform) -> None:
+    prof = {
+        **profile,
+        "driver": "COG",
+        "width": data.shape[1],
+        "height": data.shape[0],
+        "transform": transform,
+        "compress": "deflate",
+        "blocksize": 64,
+    }
+    for k in ("blockxsize", "blockysize", "tiled", "interleave"):
+        prof.pop(k, None)
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(data, 1)
+
+
+def _item(item_id, date, tile_bounds_ll, transform, crs_epsg, assets, baseline="02.14"):
+    w, s, e, n = tile_bounds_ll
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": [
+            "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+        ],
+        "id": item_id,
+        "collection": COLLECTION,
+        "bbox": [w, s, e, n],
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]],
+        },
+        "properties": {
+            "datetime": date,
+            "platform": "sentinel-2a",
+            "constellation": "sentinel-2",
+            "instruments": ["msi"],
+            "processing:level": "L2A",
+            "s2:processing_baseline": baseline,
+            "eo:cloud_cover": 10.0 + 7.0 * (hash(item_id) % 10),
+            "proj:epsg": crs_epsg,
+            "proj:shape": [TILE, TILE],
+            "proj:transform": list(transform)[:6],
+        },
+        "links": [],
+        "assets": assets,
+    }
+
+
+def _asset(href: str, band: str) -> dict:
+    return {
+        "href": href,
+        "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+        "roles": ["data"],
+        "eo:bands": [
+            {"name": band, "common_name": COMMON[band], "center_wavelength": CENTRE[band]}
+        ],
+        "raster:bands": [{"data_type": "uint16", "nodata": 0, "scale": 1e-4, "offset": 0.0}],
+    }
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> dict:
+    """12 good items (6 dates x 2 tiles, 128 x 128 COGs) + 2 broken ones on 2020-03-0x."""
+    from rasterio.warp import transform_bounds
+
+    root = tmp_path_factory.mktemp("stac")
+    src = {}
+    for b in S2_BANDS:
+        with rasterio.open(DATA / "oncloudn_jaag" / f"{b}.tif") as ds:
+            src[b] = ds.read(1)
+            profile, transform, crs = ds.profile, ds.transform, ds.crs
+    items = []
+    for d, date in enumerate(DATES):
+        for tile in (0, 1):
+            col0 = tile * TILE
+            row0 = 16 * d  # each date sees different real pixels on the same grid
+            t = transform * rasterio.Affine.translation(col0, 0)
+            assets = {}
+            item_id = f"S2A_TEST_{date[:10].replace('-', '')}_T{tile}"
+            for b in S2_BANDS:
+                p = root / f"{item_id}_{b}.tif"
+                _write_cog(p, src[b][row0 : row0 + TILE, col0 : col0 + TILE], profile, t)
+                assets[b] = _asset(p.resolve().as_uri(), b)
+            bounds = rasterio.transform.array_bounds(TILE, TILE, t)
+            ll = transform_bounds(crs, "EPSG:4326", bounds[0], bounds[1], bounds[2], bounds[3])
+            items.append(_item(item_id, date, ll, t, crs.to_epsg(), assets))
+    good = items[:]
+    # broken items: one asset file deleted, one asset key absent
+    broken1 = json.loads(json.dumps(items[0]))
+    broken1["id"] = "S2A_TEST_BROKEN_FILE"
+    broken1["properties"]["datetime"] = "2020-03-02T08:30:00Z"
+    broken1["assets"]["B08"]["href"] = (root / "does_not_exist.tif").resolve().as_uri()
+    broken2 = json.loads(json.dumps(items[1]))
+    broken2["id"] = "S2A_TEST_NO_NIR"
+    broken2["properties"]["datetime"] = "2020-03-07T08:30:00Z"
+    del broken2["assets"]["B08"]
+    items += [broken1, broken2]
+    extent_ll = [
+        min(i["bbox"][0] for i in items),
+        min(i["bbox"][1] for i in items),
+        max(i["bbox"][2] for i in items),
+        max(i["bbox"][3] for i in items),
+    ]
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": COLLECTION,
+        "description": "On Cloud N chip jaag cut into 128 px COG tiles (CC-BY-4.0)",
+        "license": "CC-BY-4.0",
+        "extent": {
+            "spatial": {"bbox": [extent_ll]},
+            "temporal": {"interval": [["2020-01-01T00:00:00Z", "2020-03-31T00:00:00Z"]]},
+        },
+        "links": [],
+    }
+    (root / "collection.json").write_text(json.dumps(collection))
+    (root / "items.json").write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    return {"root": root, "bbox": extent_ll, "good": good, "crs": crs}
+
+
+@pytest.fixture(scope="module")
+def stac_server(catalog):
+    """``rustac serve`` on a free port; yields its URL."""
+    if not os.path.exists(RUSTAC):
+        pytest.skip("the rustac console script is not installed (pip install rustac)")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [RUSTAC, "serve", "--addr", f"127.0.0.1:{port}", "collection.json", "items.json"],
+        cwd=catalog["root"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/collections/{COLLECTION}", timeout=1):
+                    break
+            except Exception:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"rustac serve exited: {proc.stderr.read().decode()}"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError("rustac serve did not answer within 30 s") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_open_stac_loads_the_series(stac_server, catalog):
+    from xcloud.io.stac import open_stac, stac_items
+
+    ds = open_stac(
+        stac_server, COLLECTION, bbox=catalog["bbox"], datetime=GOOD, chunks={"x": 64, "y": 64}
+    )
+    assert sorted(ds.data_vars) == ["blue", "green", "nir", "red"]
+    assert ds.sizes["time"] == len(DATES)  # two tiles per date merged by solar_day
+    assert ds.sizes["x"] >= 2 * TILE and ds.sizes["y"] >= TILE  # the bbox's own grid
+    assert len(ds.attrs["stac_item_ids"]) == 12
+    assert len(stac_items(ds)) == 12
+    assert ds.attrs["platform"] == "sentinel-2a"
+    assert ds.attrs["processing:level"] == "L2A"
+    assert ds.attrs["xcloud_sensor"] == "sentinel-2a-l2a"
+    assert ds["nir"].attrs["scale_factor"] == 1e-4
+    assert ds["nir"].attrs["add_offset"] == 0.0
+    assert ds["nir"].attrs["nodata"] == 0
+    # without a bbox the grid is the items' own: the pixels are the chip's (date d: rows 16 d ..)
+    ds = open_stac(stac_server, COLLECTION, datetime=GOOD, bands=["B08"], retries=0)
+    assert list(ds.data_vars) == ["nir"]
+    assert ds.sizes["x"] == 2 * TILE and ds.sizes["y"] == TILE
+    with rasterio.open(DATA / "oncloudn_jaag" / "B08.tif") as f:
+        chip = f.read(1)
+    np.testing.assert_array_equal(ds["nir"].isel(time=2).values, chip[32 : 32 + TILE, :])
+
+
+def test_server_down_is_a_clear_error_after_retries():
+    from xcloud.errors import XCloudError
+    from xcloud.io.stac import StacError, open_stac
+
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    t0 = time.perf_counter()
+    with pytest.raises(StacError, match="failed after 3 attempts") as e:
+        open_stac(url, COLLECTION, retries=2, backoff=0.05)
+    assert url in str(e.value) and "nothing was written" in str(e.value)
+    assert isinstance(e.value, XCloudError)
+    assert time.perf_counter() - t0 >= 0.15  # it did back off: 0.05 + 0.1
+
+
+def test_http_error_is_retried_then_reported(stac_server):
+    from xcloud.io.stac import StacError, open_stac
+
+    with pytest.raises(StacError, match="HTTP 404"):
+        open_stac(stac_server + "/no/such/api", COLLECTION, retries=1, backoff=0.0)
+
+
+def test_empty_search_names_collection_bbox_datetime(stac_server, catalog):
+    from xcloud.io.stac import EmptySearchError, open_stac
+
+    with pytest.raises(EmptySearchError) as e:
+        open_stac(stac_server, COLLECTION, bbox=catalog["bbox"], datetime="2019-01-01/2019-02-01")
+    msg = str(e.value)
+    assert COLLECTION in msg and "2019-01-01/2019-02-01" in msg and "bbox=" in msg
+
+
+@pytest.mark.parametrize(
+    ("bbox", "match"),
+    [
+        ("swap", r"looks like \(south, west, north, east\)"),
+        ("west>east", "west .* > east"),
+        ([1, 2, 3], "not four numbers"),
+    ],
+)
+def test_wrong_bbox_says_what_was_expected(stac_server, catalog, bbox, match):
+    from xcloud.io.stac import BBoxError, open_stac
+
+    w, s, e, n = catalog["bbox"]  # about 23.7 E, -15.5 S: latitude/longitude distinguishable
+    if bbox == "swap":
+        bbox = [s, w, n, e]
+        # -15.5 would be a valid longitude but 23.7 .. is a valid latitude too; make it
+        # unambiguous with a latitude out of range
+        bbox = [s, w + 70, n, e + 70]
+    elif bbox == "west>east":
+        bbox = [e, s, w, n]
+    with pytest.raises(BBoxError, match=match) as err:
+        open_stac(stac_server, COLLECTION, bbox=bbox)
+    assert "expected" in str(err.value) or "not four numbers" in str(err.value)
+
+
+def test_missing_or_unreadable_asset_raise_or_skip(stac_server):
+    from xcloud.errors import XCloudWarning
+    from xcloud.io.stac import AssetError, open_stac
+
+    with pytest.raises(AssetError) as e:
+        open_stac(stac_server, COLLECTION, datetime="2020-03-01/2020-03-31")
+    msg = str(e.value)
+    assert "S2A_TEST_BROKEN_FILE" in msg and "does_not_exist.tif" in msg
+    assert "S2A_TEST_NO_NIR" in msg and "on_missing='skip'" in msg
+
+    with pytest.warns(XCloudWarning, match="skipped 2 of 14 items"):
+        ds = open_stac(stac_server, COLLECTION, datetime="2020-01-01/2020-03-31", on_missing="skip")
+    assert ds.attrs["xcloud_skipped_items"] == ["S2A_TEST_BROKEN_FILE", "S2A_TEST_NO_NIR"]
+    assert len(ds.attrs["stac_item_ids"]) == 12 and ds.sizes["time"] == len(DATES)
+
+
+def test_open_stac_result_masks_without_arguments(stac_server, oncloudn_chip):
+    import xcloud
+    from xcloud.io.stac import open_stac
+
+    ds = open_stac(stac_server, COLLECTION, datetime=GOOD, chunks={"x": 128, "y": 128})
+    m = xcloud.mask(ds.isel(time=slice(0, 2)), TEST_MODEL)
+    assert m.dims == ("time", "y", "x") and m.chunks is not None
+    assert m.attrs["xcloud_sensor"] == "sentinel-2a-l2a"
+    # same pixels, same scaling as the chip read directly (time 0 = chip rows 0 .. 127)
+    direct = xcloud.mask(oncloudn_chip.isel(y=slice(0, TILE)), TEST_MODEL)
+    np.testing.assert_array_equal(m.isel(time=0).values, direct.values)
