@@ -9,8 +9,18 @@ __version__ = "0.1.0"
 
 from xcloud import accessor as _accessor  # noqa: E402,F401  (registers ds.cloud / arr.cloud)
 from xcloud.errors import XCloudError  # noqa: E402
+from xcloud.io.pipeline import mask_to_zarr  # noqa: E402
+from xcloud.io.stac import open_stac  # noqa: E402  (pystac-client / odc-stac imported on call)
 from xcloud.io.zarr import to_zarr  # noqa: E402
 from xcloud.masking import mask  # noqa: E402
 from xcloud.models import list_models  # noqa: E402
 
-__all__ = ["XCloudError", "__version__", "list_models", "mask", "to_zarr"]
+__all__ = [
+    "XCloudError",
+    "__version__",
+    "list_models",
+    "mask",
+    "mask_to_zarr",
+    "open_stac",
+    "to_zarr",
+]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import DATA, S2_BANDS, TEST_MODEL
 
 pytest.importorskip("pystac_client")
@@ -302,3 +303,107 @@ def test_open_stac_result_masks_without_arguments(stac_server, oncloudn_chip):
     # same pixels, same scaling as the chip read directly (time 0 = chip rows 0 .. 127)
     direct = xcloud.mask(oncloudn_chip.isel(y=slice(0, TILE)), TEST_MODEL)
     np.testing.assert_array_equal(m.isel(time=0).values, direct.values)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def _stop_after(n: int, seen: list):
+    def cb(region):
+        seen.append((region.t, region.i, region.j))
+        if len(seen) >= n:
+            raise Crash(f"simulated crash after {n} regions")
+
+    return cb
+
+
+@pytest.fixture(scope="module")
+def series(stac_server):
+    from xcloud.io.stac import open_stac
+
+    return open_stac(stac_server, COLLECTION, datetime=GOOD, chunks={"x": 128, "y": 128})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(series, tmp_path_factory):
+    from xcloud.io.pipeline import mask_to_zarr
+
+    path = tmp_path_factory.mktemp("full") / "full.zarr"
+    out = mask_to_zarr(series, path, model=TEST_MODEL, progress=False)
+    return path, out
+
+
+def test_mask_to_zarr_writes_the_cube_with_fractions_and_provenance(uninterrupted, series):
+    path, out = uninterrupted
+    assert out["cloud_mask"].shape == (len(DATES), TILE, 2 * TILE)
+    assert out.attrs["xcloud_complete"] == 1
+    assert int(out["xcloud_done"].sum()) == out["xcloud_done"].size == len(DATES) * 2
+    assert out.attrs["xcloud_model"] == TEST_MODEL
+    assert out.attrs["stac_item_ids"] == series.attrs["stac_item_ids"]
+    assert out.attrs["stac_collection"] == COLLECTION
+    assert "xcloud_version" in out.attrs and "xcloud_model_weights_sha256" in out.attrs
+    assert out["cloud_mask"].attrs["flag_meanings"].startswith("clear cloud")
+    # the fractions agree with the stored mask
+    m = out["cloud_mask"].values
+    valid = m != 255
+    cloudy = np.isin(m, [1, 2]) & valid
+    np.testing.assert_allclose(
+        out["cloud_fraction"].values, cloudy.sum((1, 2)) / valid.sum((1, 2)), rtol=1e-6
+    )
+    np.testing.assert_allclose(out["nodata_fraction"].values, (~valid).mean((1, 2)), rtol=1e-6)
+    # and the mask is the one xcloud.mask computes in one go
+    import xcloud
+
+    np.testing.assert_array_equal(m, xcloud.mask(series, TEST_MODEL).values)
+
+
+def test_crash_then_resume_equals_uninterrupted_and_skips_done_regions(
+    series, uninterrupted, tmp_path
+):
+    from xcloud.io.pipeline import mask_to_zarr
+
+    path = tmp_path / "resumed.zarr"
+    first: list = []
+    with pytest.raises(Crash):
+        mask_to_zarr(
+            series,
+            path,
+            model=TEST_MODEL,
+            progress=False,
+            max_in_flight=2,
+            on_region=_stop_after(5, first),
+        )
+    half = xr.open_zarr(path)
+    done_before = {tuple(ix) for ix in np.argwhere(half["xcloud_done"].values == 1)}
+    assert done_before == set(first) and len(done_before) == 5
+    assert half.attrs["xcloud_complete"] == 0
+    assert np.isnan(half["cloud_fraction"].values).all()
+
+    second: list = []
+    out = mask_to_zarr(
+        series, path, model=TEST_MODEL, resume=True, progress=False, on_region=second.append
+    )
+    resumed = {(r.t, r.i, r.j) for r in second}
+    total = out["xcloud_done"].size
+    assert not resumed & done_before  # no completed region is computed again
+    assert len(second) == total - len(done_before)
+    full = uninterrupted[1]
+    xr.testing.assert_identical(out.drop_attrs(), full.drop_attrs())
+    assert out.attrs == full.attrs
+
+
+def test_store_of_another_model_is_refused_unless_overwrite(series, uninterrupted, tmp_path):
+    from xcloud.errors import StoreExistsError
+    from xcloud.io.pipeline import ModelMismatchError, mask_to_zarr
+
+    path = tmp_path / "m.zarr"
+    shutil.copytree(uninterrupted[0], path)
+    small = series.isel(time=slice(0, 1))
+    with pytest.raises(StoreExistsError, match="resume=True"):
+        mask_to_zarr(series, path, model=TEST_MODEL, progress=False)
+    with pytest.raises(ModelMismatchError, match="ukis-csmask") as e:
+        mask_to_zarr(small, path, model="ukis-csmask", resume=True, progress=False)
+    assert TEST_MODEL in str(e.value) and "overwrite=True" in str(e.value)
+    out = mask_to_zarr(small, path, model=TEST_MODEL, overwrite=True, progress=False)
+    assert out.sizes["time"] == 1 and out.attrs["xcloud_complete"] == 1
