@@ -20,9 +20,9 @@ pixels is cloud or thin cloud, ``overcast`` if all are, and ``partly_cloudy`` ot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -52,9 +52,10 @@ class CoarseNet(nn.Module):
         self.encoder = Encoder(widths, depth=4)
         self.head = nn.Conv2d(widths[4], n_classes, 1)
 
-    def forward(self, x: torch.Tensor, wavelengths: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Logits ``(B, n_classes, h // 16, w // 16)``."""
-        h, w = x.shape[-2:]
+    def forward(self, x: torch.Tensor | Sequence[torch.Tensor], wavelengths: Any) -> torch.Tensor:
+        """Logits ``(B, n_classes, h // 16, w // 16)`` (``x`` may be a list of batches with one
+        band set each, see :class:`~xcloud.models.fine.Encoder`)."""
+        h, w = (x[0] if isinstance(x, (list, tuple)) else x).shape[-2:]
         if h % CELL or w % CELL:
             raise ValueError(
                 f"CoarseNet needs overviews whose edges are multiples of {CELL}, got {h}x{w}"

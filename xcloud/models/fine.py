@@ -11,9 +11,9 @@ Classes, in channel order: ``clear``, ``cloud``, ``thin_cloud``, ``cloud_shadow`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -71,10 +71,20 @@ class Encoder(nn.Module):
         self.stages = nn.ModuleList(stages)
 
     def forward(
-        self, x: torch.Tensor, wavelengths: torch.Tensor | np.ndarray
+        self, x: torch.Tensor | Sequence[torch.Tensor], wavelengths: Any
     ) -> list[torch.Tensor]:
-        """Feature maps at strides 1, 2, 4, ... (the first is SEnSeI's, after BN + ReLU)."""
-        feats = [self.stem(self.sensei(x, wavelengths))]
+        """Feature maps at strides 1, 2, 4, ... (the first is SEnSeI's, after BN + ReLU).
+
+        ``x`` may also be a list of batches with a list of their wavelengths (one band set
+        each): SEnSeI encodes each, and the results are concatenated along the batch before the
+        first BatchNorm. Training uses this so every batch mixes sensors and band sets and the
+        BatchNorm statistics seen in training match the running statistics used in inference.
+        """
+        if isinstance(x, (list, tuple)):
+            z = torch.cat([self.sensei(xi, wi) for xi, wi in zip(x, wavelengths, strict=True)])
+        else:
+            z = self.sensei(x, wavelengths)
+        feats = [self.stem(z)]
         for stage in self.stages:
             feats.append(stage(feats[-1]))
         return feats
@@ -113,9 +123,9 @@ class FineNet(nn.Module):
         self.head = nn.Conv2d(w[1], n_classes, 1)
         self.full_res = nn.Conv2d(w[0], n_classes, 1)
 
-    def forward(self, x: torch.Tensor, wavelengths: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Logits ``(B, n_classes, H, W)``."""
-        h, w = x.shape[-2:]
+    def forward(self, x: torch.Tensor | Sequence[torch.Tensor], wavelengths: Any) -> torch.Tensor:
+        """Logits ``(B, n_classes, H, W)`` (``x`` may be a list of batches, see :class:`Encoder`)."""
+        h, w = (x[0] if isinstance(x, (list, tuple)) else x).shape[-2:]
         if h % 32 or w % 32:
             raise ValueError(f"FineNet needs tiles whose edges are multiples of 32, got {h}x{w}")
         feats = self.encoder(x, wavelengths)

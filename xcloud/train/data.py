@@ -398,8 +398,9 @@ class Batcher:
 
     Each batch draws a source with probability ``weights`` (labelled sets and the synthetic
     composites), a random subset of 3 to all of that source's bands (in random order), then
-    ``batch_size`` random crops with augmentation. SEnSeI computes its band weights once per
-    batch, so one batch shares one band set.
+    random crops with augmentation. SEnSeI computes its band weights once per band set, so a
+    sub-batch shares one band set; :meth:`sample_groups` joins several sub-batches (sources,
+    band sets) into one training batch.
 
     Parameters
     ----------
@@ -435,8 +436,15 @@ class Batcher:
         self.batch_size, self.crop, self.min_bands = batch_size, crop, min_bands
         self.rng = np.random.default_rng(seed)
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-        """One batch: ``x (B, k, S, S)``, ``y (B, S, S)`` uint8, ``wavelengths (k, 3)``, source."""
+    def sample_groups(self, groups: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
+        """A batch made of ``groups`` sub-batches, each from its own source and band set
+        (``batch_size`` is split between them), as :meth:`sample` returns them."""
+        sizes = [self.batch_size // groups + (i < self.batch_size % groups) for i in range(groups)]
+        return [self.sample(n) for n in sizes if n]
+
+    def sample(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        """One batch of ``n`` (default ``batch_size``) crops from one source with one band set:
+        ``x (n, k, S, S)``, ``y (n, S, S)`` uint8, ``wavelengths (k, 3)``, source name."""
         rng = self.rng
         name = self.names[int(rng.choice(len(self.names), p=self.p))]
         scenes = self.sources[name]
@@ -444,7 +452,7 @@ class Batcher:
         k = int(rng.integers(min(self.min_bands, n_bands), n_bands + 1))
         subset = rng.permutation(n_bands)[:k]
         xs, ys = [], []
-        for _ in range(self.batch_size):
+        for _ in range(self.batch_size if n is None else n):
             scene = scenes[int(rng.integers(len(scenes)))]
             if scene.label is None:
                 _, h, w = scene.image.shape

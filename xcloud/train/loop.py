@@ -39,6 +39,9 @@ class TrainConfig:
         random ``crop`` x ``crop`` crops.
     gamma
         Focal exponent of the fine loss (0 = cross-entropy).
+    groups
+        Sub-batches per batch, each with its own source and band set, so that BatchNorm sees
+        the mixture of sensors it will see in inference.
     source_weights
         Sampling probability of each data source.
     seed, threads, device
@@ -68,6 +71,7 @@ class TrainConfig:
     resume: bool = False
     time_limit: float | None = None
     init: str | None = None
+    groups: int = 4
     coarse_factors: tuple[int, ...] = (2, 4)
     adjacency_weight: float = 0.5
 
@@ -189,10 +193,11 @@ def _run(
     bar = tqdm(total=cfg.steps, initial=step, desc=type(model).__name__, mininterval=5.0)
     ema = None
     while step < cfg.steps:
-        x, y, wl, source = batcher.sample()
-        xt = torch.from_numpy(x).to(device)
-        yt = torch.from_numpy(y).to(device)
-        wlt = torch.from_numpy(wl).to(device)
+        parts = batcher.sample_groups(cfg.groups)
+        xt = [torch.from_numpy(x).to(device) for x, _, _, _ in parts]
+        yt = torch.cat([torch.from_numpy(y) for _, y, _, _ in parts]).to(device)
+        wlt = [torch.from_numpy(wl).to(device) for _, _, wl, _ in parts]
+        source = "+".join(sorted({p[3][:4] for p in parts}))
         loss = loss_fn(model, xt, yt, wlt, aug_rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -275,15 +280,16 @@ def train_coarse(
 
     def loss_fn(m, x, y, wl, rng):
         y = y.clone()
-        x = x.clone()
+        x = [xi.clone() for xi in x]
         if rng.random() < 0.3:  # teach the no-data class: blank a random rectangle
-            s = x.shape[-1]
+            s = x[0].shape[-1]
             y0, x0 = rng.integers(0, s // 2, size=2)
             h0, w0 = rng.integers(s // 4, s, size=2)
-            x[:, :, y0 : y0 + h0, x0 : x0 + w0] = 0.0
+            for xi in x:
+                xi[:, :, y0 : y0 + h0, x0 : x0 + w0] = 0.0
             y[:, y0 : y0 + h0, x0 : x0 + w0] = IGNORE
         f = int(rng.choice(cfg.coarse_factors))
-        overview = F.avg_pool2d(x, f)
+        overview = [F.avg_pool2d(xi, f) for xi in x]
         target = cell_targets(y, CELL * f)
         logits = m(overview, wl)
         return luotamo_ce(
