@@ -46,8 +46,12 @@ def summary_table(mask, seconds: float, model: str) -> str:
 
     values = np.asarray(mask)
     n = values.size
-    rows = [("model", model), ("pixels", f"{n:,}"), ("time", f"{seconds:.1f} s"),
-            ("throughput", f"{n / seconds / 1e6:.2f} Mpx/s")]
+    rows = [
+        ("model", model),
+        ("pixels", f"{n:,}"),
+        ("time", f"{seconds:.1f} s"),
+        ("throughput", f"{n / seconds / 1e6:.2f} Mpx/s"),
+    ]
     for name, code in list(CLASSES.items()) + [("nodata", NODATA)]:
         rows.append((name, f"{np.count_nonzero(values == code) / n:6.1%}"))
     width = max(len(k) for k, _ in rows)
@@ -86,8 +90,14 @@ def _demo(args) -> int:
     refl = {b: scene[b].where(scene[b] != 0) * 1e-4 for b in ("B04", "B03", "B02")}
     fig, axs = plt.subplots(1, 3, figsize=(15, 5.4), constrained_layout=True)
     plot_rgb(refl["B04"], refl["B03"], refl["B02"], ax=axs[0], title="Sentinel-2 true colour")
-    plot_rgb(refl["B04"], refl["B03"], refl["B02"], mask=saved, ax=axs[1],
-             title=f"mask overlay ({model})")
+    plot_rgb(
+        refl["B04"],
+        refl["B03"],
+        refl["B02"],
+        mask=saved,
+        ax=axs[1],
+        title=f"mask overlay ({model})",
+    )
     plot_mask(saved, ax=axs[2], title="cloud_mask")
     fig.suptitle(f"xcloud demo: {ds.attrs['title']}")
     png = out / "quicklook.png"
@@ -100,6 +110,10 @@ def _demo(args) -> int:
 
 
 def _mask(args) -> int:
+    if args.stac:
+        return _mask_stac(args)
+    if not args.input:
+        raise SystemExit("xcloud mask: give an INPUT file, or --stac URL --collection C")
     import xarray as xr
     from dask.diagnostics import ProgressBar
 
@@ -128,6 +142,87 @@ def _mask(args) -> int:
     return 0
 
 
+def _client(args):
+    """A dask.distributed client: --scheduler ADDRESS, else a LocalCluster of --workers."""
+    import os
+
+    if args.scheduler is None and args.workers == 0:
+        return None, None
+    from xcloud.errors import require
+
+    distributed = require("distributed", "distributed", "xcloud mask --workers / --scheduler")
+    if args.scheduler is not None:
+        return distributed.Client(args.scheduler), None
+    n = args.workers or max(1, os.cpu_count() or 1)
+    cluster = distributed.LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    return distributed.Client(cluster), cluster
+
+
+def stac_summary(out, seconds: float, model: str) -> str:
+    """The end-of-run table of a STAC mask store: scenes, pixels, cloud %, time."""
+    m = out["cloud_mask"]
+    n = int(np.prod(m.shape))
+    cf = out["cloud_fraction"].values.astype(float)
+    nf = out["nodata_fraction"].values.astype(float)
+    valid = n * (1 - float(np.mean(nf))) if nf.size else 0.0
+    cloud = float(np.nansum(cf * (1 - nf))) / max(float(np.sum(1 - nf)), 1e-12)
+    rows = [
+        ("model", model),
+        ("scenes", f"{m.shape[0]} ({len(out.attrs.get('stac_item_ids', []))} STAC items)"),
+        ("pixels", f"{n:,} ({valid:,.0f} valid)"),
+        ("cloud", f"{cloud:6.1%} of valid pixels"),
+        ("nodata", f"{float(np.mean(nf)) if nf.size else 0.0:6.1%}"),
+        ("time", f"{seconds:.1f} s"),
+        ("throughput", f"{n / max(seconds, 1e-9) / 1e6:.2f} Mpx/s"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _mask_stac(args) -> int:
+    import xcloud
+
+    if not args.collection:
+        raise SystemExit("xcloud mask --stac needs --collection (e.g. sentinel-2-l2a)")
+    t0 = time.perf_counter()
+    ds = xcloud.open_stac(
+        args.stac,
+        args.collection,
+        bbox=args.bbox,
+        datetime=args.datetime,
+        filter=args.filter,
+        bands=args.bands.split(",") if args.bands else None,
+        chunks={"time": 1, "y": args.chunks, "x": args.chunks},
+        on_missing=args.on_missing,
+    )
+    print(
+        f"xcloud {xcloud.__version__}: {len(ds.attrs['stac_item_ids'])} items, "
+        f"{ds.sizes['time']} scenes of {ds.sizes['y']} x {ds.sizes['x']} px from "
+        f"{args.stac} ({args.collection}) -> {args.out}",
+        file=sys.stderr,
+    )
+    client, cluster = _client(args)
+    try:
+        out = xcloud.mask_to_zarr(
+            ds,
+            args.out,
+            model=args.model,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            client=client,
+            progress=not args.quiet,
+        )
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    print(stac_summary(out, time.perf_counter() - t0, args.model))
+    return 0
+
+
 def _train(argv: list[str]) -> int:
     try:
         from xcloud.train.cli import main as train_main
@@ -141,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         return _train(argv[1:])
-    parser = argparse.ArgumentParser(prog="xcloud", description="Cloud masks for satellite datacubes.")
+    parser = argparse.ArgumentParser(
+        prog="xcloud", description="Cloud masks for satellite datacubes."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("models", help="list registered models")
     p.add_argument("pattern", nargs="?", default="*")
@@ -150,13 +247,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="demo_output")
     p.add_argument("--model", default=None, help=f"default: first available of {DEMO_MODELS}")
     p.set_defaults(func=_demo)
-    p = sub.add_parser("mask", help="mask a local GeoTIFF / NetCDF / Zarr cube into a Zarr store")
-    p.add_argument("input")
-    p.add_argument("--out", required=True)
+    p = sub.add_parser(
+        "mask",
+        help="mask a local GeoTIFF / NetCDF / Zarr cube, or a STAC search, into a Zarr store",
+    )
+    p.add_argument("input", nargs="?", help="a local file (or use --stac)")
+    p.add_argument("--out", required=True, help="the Zarr store to write")
     p.add_argument("--model", default="cascade")
     p.add_argument("--sensor", default=None)
-    p.add_argument("--chunks", type=int, default=1024)
+    p.add_argument("--chunks", type=int, default=1024, help="chunk size in pixels")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    g = p.add_argument_group("STAC time series")
+    g.add_argument("--stac", metavar="URL", help="STAC API root to search")
+    g.add_argument("--collection", help="collection id, e.g. sentinel-2-l2a")
+    g.add_argument(
+        "--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), help="degrees, lon first"
+    )
+    g.add_argument("--datetime", metavar="RANGE", help="e.g. 2024-06-01/2024-06-30")
+    g.add_argument("--filter", metavar="CQL2-JSON", help="CQL2-JSON filter (filter extension)")
+    g.add_argument("--bands", help="comma-separated common names or asset keys")
+    g.add_argument("--on-missing", choices=("raise", "skip"), default="raise")
+    g.add_argument("--resume", action="store_true", help="complete an interrupted store")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    w = g.add_mutually_exclusive_group()
+    w.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="LocalCluster worker processes (default: one per core; 0: threads, no cluster)",
+    )
+    w.add_argument("--scheduler", metavar="ADDRESS", help="an existing dask scheduler")
     p.set_defaults(func=_mask)
     sub.add_parser("train", help="train xcloud's models (see xcloud train --help)")
     args = parser.parse_args(argv)

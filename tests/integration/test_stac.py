@@ -407,3 +407,105 @@ def test_store_of_another_model_is_refused_unless_overwrite(series, uninterrupte
     assert TEST_MODEL in str(e.value) and "overwrite=True" in str(e.value)
     out = mask_to_zarr(small, path, model=TEST_MODEL, overwrite=True, progress=False)
     assert out.sizes["time"] == 1 and out.attrs["xcloud_complete"] == 1
+
+
+def _cli_args(url, catalog, out, *extra):
+    w, s, e, n = catalog["bbox"]
+    return [
+        "mask",
+        "--stac",
+        url,
+        "--collection",
+        COLLECTION,
+        "--bbox",
+        str(w),
+        str(s),
+        str(e),
+        str(n),
+        "--datetime",
+        GOOD,
+        "--out",
+        str(out),
+        "--model",
+        TEST_MODEL,
+        "--quiet",
+        *extra,
+    ]
+
+
+def test_cli_stac_to_zarr_end_to_end(stac_server, catalog, tmp_path, capsys):
+    from xcloud.cli import main
+
+    out = tmp_path / "cli.zarr"
+    assert main(_cli_args(stac_server, catalog, out, "--chunks", "128", "--workers", "0")) == 0
+    text = capsys.readouterr().out
+    assert "scenes" in text and f"{len(DATES)} (12 STAC items)" in text
+    assert "cloud" in text and "Mpx/s" in text
+    ds = xr.open_zarr(out)
+    assert ds.attrs["xcloud_complete"] == 1 and ds.sizes["time"] == len(DATES)
+    # a second run refuses the existing store; --resume finds nothing left to do
+    assert main(_cli_args(stac_server, catalog, out, "--workers", "0")) == 2
+    assert "resume=True" in capsys.readouterr().err
+    assert main(_cli_args(stac_server, catalog, out, "--resume", "--workers", "0")) == 0
+
+
+def test_cli_reports_a_server_that_is_down(catalog, tmp_path, capsys):
+    from xcloud.cli import main
+
+    out = tmp_path / "never.zarr"
+    url = f"http://127.0.0.1:{_free_port()}"
+    assert main(_cli_args(url, catalog, out, "--workers", "0")) == 2
+    assert url in capsys.readouterr().err
+    assert not out.exists()  # nothing written
+
+
+_RUNNER = """
+import sys
+sys.path[:0] = [{tests!r}, {root!r}]
+import conftest  # registers the test model
+from xcloud.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_mid_write_then_resume_equals_uninterrupted(stac_server, catalog, tmp_path):
+    import signal
+
+    import zarr
+
+    from xcloud.cli import main
+
+    runner = tmp_path / "run.py"
+    runner.write_text(
+        _RUNNER.format(tests=str(Path(__file__).parents[1]), root=str(Path(__file__).parents[2]))
+    )
+    killed = tmp_path / "killed.zarr"
+    args = _cli_args(stac_server, catalog, killed, "--chunks", "32", "--workers", "0")
+    proc = subprocess.Popen([sys.executable, str(runner), *args], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    n_done = 0
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                n_done = int(np.asarray(zarr.open_array(killed, path="xcloud_done")[...]).sum())
+            except Exception:
+                n_done = 0
+            if n_done >= 8:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+        err = proc.stderr.read().decode()
+    assert proc.returncode == -signal.SIGKILL, err
+    done = np.asarray(zarr.open_array(killed, path="xcloud_done")[...])
+    total = done.size
+    assert 8 <= done.sum() < total, "the run finished before it could be killed"
+
+    assert main([*args, "--resume"]) == 0
+    full = tmp_path / "full.zarr"
+    assert main(_cli_args(stac_server, catalog, full, "--chunks", "32", "--workers", "0")) == 0
+    a, b = xr.open_zarr(killed), xr.open_zarr(full)
+    xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+    assert a.attrs == b.attrs
