@@ -219,11 +219,12 @@ def mask_to_zarr(
         if not done[t, i, j]
     ]
 
+    graph = _RegionGraph(m.data)
+
     def task(r: Region):
         import dask
 
-        block = m.data[r.t : r.t + 1, r.y, r.x]
-        return dask.delayed(_write_region)(block, path, r.t, r.y, r.x)
+        return dask.delayed(_write_region)(graph.block(r), path, r.t, r.y, r.x)
 
     def finish(r: Region, counts: np.ndarray) -> None:
         counts_arr[r.t, r.i, r.j, :] = counts
@@ -249,6 +250,31 @@ def mask_to_zarr(
     finally:
         bar.close()
     return _finalise(path, group)
+
+
+class _RegionGraph:
+    """The mask's task graph optimised and materialised once; one small culled graph per region.
+
+    Slicing the dask array per region would re-optimise the whole graph for each region
+    (quadratic in the number of regions: minutes for a few hundred regions).
+    """
+
+    def __init__(self, data) -> None:
+        import dask
+
+        (opt,) = dask.optimize(data)
+        self.dsk = dict(opt.__dask_graph__())
+        self.keys = np.empty(opt.numblocks, dtype=object)
+        for idx in np.ndindex(*opt.numblocks):
+            self.keys[idx] = (opt.name, *idx)
+
+    def block(self, r: Region):
+        from dask.delayed import Delayed
+        from dask.optimization import cull
+
+        key = self.keys[r.t, r.i, r.j]
+        sub, _ = cull(self.dsk, [key])
+        return Delayed(key, sub)
 
 
 def _write_template(m: xr.DataArray, path: str, attrs: Mapping[str, Any], nt, ny, nx) -> None:
