@@ -509,3 +509,22 @@ def test_sigkill_mid_write_then_resume_equals_uninterrupted(stac_server, catalog
     a, b = xr.open_zarr(killed), xr.open_zarr(full)
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
     assert a.attrs == b.attrs
+
+
+def test_cli_scheduler_address_runs_on_an_existing_cluster(stac_server, catalog, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from xcloud.cli import main
+
+    # in-process workers: they see the test model registered by conftest
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        out = tmp_path / "dist.zarr"
+        args = _cli_args(stac_server, catalog, out, "--chunks", "128")
+        assert main([*args, "--scheduler", cluster.scheduler_address]) == 0
+    import xcloud
+
+    got = xr.open_zarr(out)
+    assert got.attrs["xcloud_complete"] == 1
+    ds = xcloud.open_stac(stac_server, COLLECTION, bbox=catalog["bbox"], datetime=GOOD)
+    np.testing.assert_array_equal(got["cloud_mask"].values, xcloud.mask(ds, TEST_MODEL).values)
