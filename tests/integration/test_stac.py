@@ -137,6 +137,16 @@ def catalog(tmp_path_factory) -> dict:
     broken2["properties"]["datetime"] = "2020-03-07T08:30:00Z"
     del broken2["assets"]["B08"]
     items += [broken1, broken2]
+    # across the January 2022 baseline change, no raster:bands offset: xcloud must use
+    # s2:processing_baseline (03.01: DN / 1e4; 04.00: DN / 1e4 - 0.1)
+    for date, baseline in [("2021-12-20T08:30:00Z", "03.01"), ("2022-02-10T08:30:00Z", "04.00")]:
+        it = json.loads(json.dumps(items[0]))  # tile 0, rows 0 .. 127
+        it["id"] = f"S2A_TEST_BASELINE_{baseline}"
+        it["properties"]["datetime"] = date
+        it["properties"]["s2:processing_baseline"] = baseline
+        for a in it["assets"].values():
+            a["raster:bands"] = [{"data_type": "uint16", "nodata": 0}]
+        items.append(it)
     extent_ll = [
         min(i["bbox"][0] for i in items),
         min(i["bbox"][1] for i in items),
@@ -528,3 +538,24 @@ def test_cli_scheduler_address_runs_on_an_existing_cluster(stac_server, catalog,
     assert got.attrs["xcloud_complete"] == 1
     ds = xcloud.open_stac(stac_server, COLLECTION, bbox=catalog["bbox"], datetime=GOOD)
     np.testing.assert_array_equal(got["cloud_mask"].values, xcloud.mask(ds, TEST_MODEL).values)
+
+
+def test_sentinel2_baseline_offset_per_scene(stac_server):
+    import xcloud
+
+    with rasterio.open(DATA / "oncloudn_jaag" / "B08.tif") as f:
+        chip = f.read(1)[:TILE, :TILE].astype(np.float32)
+    ds = xcloud.open_stac(stac_server, COLLECTION, datetime="2021-12-01/2022-02-28")
+    assert ds.sizes["time"] == 2
+    assert ds.attrs["stac_item_ids"] == ["S2A_TEST_BASELINE_03.01", "S2A_TEST_BASELINE_04.00"]
+    nir = ds["nir"].values
+    assert nir.dtype == np.float32 and ds["nir"].attrs["scale_factor"] == 1.0
+    valid = chip != 0
+    np.testing.assert_allclose(nir[0][valid], chip[valid] * 1e-4, rtol=1e-5)
+    np.testing.assert_allclose(nir[1][valid], chip[valid] * 1e-4 - 0.1, rtol=1e-5, atol=1e-6)
+    assert np.isnan(nir[:, ~valid]).all()
+    assert xcloud.mask(ds, TEST_MODEL).shape == (2, TILE, TILE)
+    # one baseline only: integer DN kept, the offset goes into the attrs
+    one = xcloud.open_stac(stac_server, COLLECTION, datetime="2022-02-01/2022-02-28")
+    assert one["nir"].dtype == np.uint16
+    assert one["nir"].attrs["scale_factor"] == 1e-4 and one["nir"].attrs["add_offset"] == -0.1
