@@ -27,13 +27,13 @@ from xcloud.train.loop import TrainConfig
 #: The configuration of fine.v1 (see its model card, ``training.config``).
 FINE_V1 = dict(
     steps=6000, batch_size=16, crop=128, lr=3e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=2,
-    source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=2400.0, groups=4,
+    source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=2100.0, groups=4,
     ckpt_every=250, out="runs/fine_v1",
 )  # fmt: skip
 #: The configuration of coarse.v1.
 COARSE_V1 = dict(
-    steps=1500, batch_size=8, crop=256, lr=3e-3, weight_decay=1e-4, seed=0, threads=2,
-    source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=720.0, groups=4,
+    steps=1500, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
+    source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=600.0, groups=4,
     coarse_factors=(2, 4), adjacency_weight=0.5, ckpt_every=250, out="runs/coarse_v1",
 )  # fmt: skip
 

@@ -10,7 +10,7 @@ from xcloud.train.data import SENTINEL2, Scene
 from xcloud.train.loop import TrainConfig, train_fine
 
 WL = np.array([SENTINEL2[b] for b in ("B02", "B03", "B04", "B08", "B11")], dtype=np.float32)
-TINY = (4, 4, 4, 4, 4, 4)
+TINY = (8, 8, 8, 8, 8, 8)
 
 
 def _scenes(n=4, size=64, seed=0):

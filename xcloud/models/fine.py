@@ -20,27 +20,31 @@ from torch import nn
 
 from xcloud.models.sensei import SEnSeI
 
-__all__ = ["FINE_CLASSES", "Encoder", "FineNet", "conv_bn_relu"]
+__all__ = ["FINE_CLASSES", "Encoder", "FineNet", "conv_relu"]
 
 FINE_CLASSES: tuple[str, ...] = ("clear", "cloud", "thin_cloud", "cloud_shadow")
 
 
-def conv_bn_relu(
+def conv_relu(
     c_in: int, c_out: int, *, stride: int = 1, kernel: int = 3, groups: int = 1
 ) -> nn.Sequential:
-    """Convolution (no bias) + BatchNorm + ReLU, 'same' padding."""
-    return nn.Sequential(
-        nn.Conv2d(
-            c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False
-        ),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
+    """Convolution (with bias) + ReLU, 'same' padding, Kaiming-initialised.
+
+    No normalisation layer, on purpose: batches mix sensors and band sets whose SEnSeI features
+    differ in scale, and BatchNorm running statistics then disagree with the batch statistics
+    the network learned to rely on (a trial with BatchNorm predicted no cloud at all in eval
+    mode); GroupNorm / instance-style normalisation would erase the absolute brightness that
+    tells an all-cloud tile from an all-clear one.
+    """
+    conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    nn.init.zeros_(conv.bias)
+    return nn.Sequential(conv, nn.ReLU(inplace=True))
 
 
 def sep_conv(c_in: int, c_out: int) -> nn.Sequential:
-    """Depthwise 3x3 + pointwise 1x1 (each with BatchNorm + ReLU)."""
-    return nn.Sequential(conv_bn_relu(c_in, c_in, groups=c_in), conv_bn_relu(c_in, c_out, kernel=1))
+    """Depthwise 3x3 + pointwise 1x1 (each followed by ReLU)."""
+    return nn.Sequential(conv_relu(c_in, c_in, groups=c_in), conv_relu(c_in, c_out, kernel=1))
 
 
 class Encoder(nn.Module):
@@ -60,25 +64,24 @@ class Encoder(nn.Module):
         super().__init__()
         self.widths = tuple(widths[: depth + 1])
         self.sensei = SEnSeI(out_channels=widths[0])
-        self.stem = nn.Sequential(nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        self.stem = nn.ReLU()
         stages = []
         for i in range(depth):
             c_in, c_out = widths[i], widths[i + 1]
-            layers = [conv_bn_relu(c_in, c_out, stride=2)]
+            layers = [conv_relu(c_in, c_out, stride=2)]
             if i >= 2:  # extra context where it is cheap (stride >= 8)
-                layers.append(conv_bn_relu(c_out, c_out, groups=1))
+                layers.append(conv_relu(c_out, c_out, groups=1))
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)
 
     def forward(
         self, x: torch.Tensor | Sequence[torch.Tensor], wavelengths: Any
     ) -> list[torch.Tensor]:
-        """Feature maps at strides 1, 2, 4, ... (the first is SEnSeI's, after BN + ReLU).
+        """Feature maps at strides 1, 2, 4, ... (the first is SEnSeI's, after ReLU).
 
         ``x`` may also be a list of batches with a list of their wavelengths (one band set
-        each): SEnSeI encodes each, and the results are concatenated along the batch before the
-        first BatchNorm. Training uses this so every batch mixes sensors and band sets and the
-        BatchNorm statistics seen in training match the running statistics used in inference.
+        each): SEnSeI encodes each, and the results are concatenated along the batch. Training
+        uses this so that every batch mixes sensors and band sets.
         """
         if isinstance(x, (list, tuple)):
             z = torch.cat([self.sensei(xi, wi) for xi, wi in zip(x, wavelengths, strict=True)])
@@ -118,7 +121,7 @@ class FineNet(nn.Module):
         self.encoder = Encoder(widths, depth=5)
         w = widths
         # decoder stage at stride s takes upsampled features (width of stage s+1) projected to w[s]
-        self.lateral = nn.ModuleList(conv_bn_relu(w[i + 1], w[i], kernel=1) for i in range(1, 5))
+        self.lateral = nn.ModuleList(conv_relu(w[i + 1], w[i], kernel=1) for i in range(1, 5))
         self.fuse = nn.ModuleList(sep_conv(w[i], w[i]) for i in range(1, 5))
         self.head = nn.Conv2d(w[1], n_classes, 1)
         self.full_res = nn.Conv2d(w[0], n_classes, 1)

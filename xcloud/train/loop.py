@@ -40,8 +40,8 @@ class TrainConfig:
     gamma
         Focal exponent of the fine loss (0 = cross-entropy).
     groups
-        Sub-batches per batch, each with its own source and band set, so that BatchNorm sees
-        the mixture of sensors it will see in inference.
+        Sub-batches per batch, each with its own source and band set, so that every gradient
+        step mixes sensors.
     source_weights
         Sampling probability of each data source.
     seed, threads, device

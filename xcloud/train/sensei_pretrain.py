@@ -5,7 +5,7 @@ synthetic clouds composited on, so bright flat spectra appear too) is linearly i
 between band centres into a continuous spectrum from 400 to 2400 nm. Each step draws a random
 set of 3 to 14 *synthetic* bands (random centre, random width), integrates the spectrum over
 each band, and encodes the pixels with SEnSeI. Two heads read SEnSeI's per-pixel features
-(after the fine model's BatchNorm + ReLU stem):
+(after the fine model's ReLU stem):
 
 * the **estimator** predicts the reflectance of a query band (descriptor in, value out), for
   query bands inside and outside the input set, so the features must carry the spectrum;
@@ -111,19 +111,19 @@ def pretrain_sensei(
     out: str | Path | None = None,
     time_limit: float | None = None,
 ) -> tuple[SEnSeI, nn.Module, dict[str, Any]]:
-    """Pretrain SEnSeI (+ the fine model's stem) with the estimator / discriminator heads.
+    """Pretrain SEnSeI with the estimator / discriminator heads.
 
     Returns the encoder, the stem and a summary; with ``out`` also saves ``sensei_init.pt``, a
-    state dict keyed like :class:`~xcloud.models.fine.FineNet` (``encoder.sensei.*``,
-    ``encoder.stem.*``) for ``TrainConfig.init``.
+    state dict keyed like :class:`~xcloud.models.fine.FineNet` (``encoder.sensei.*``) for
+    ``TrainConfig.init``.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     enc = SEnSeI(out_channels=features)
-    stem = nn.Sequential(nn.BatchNorm2d(features), nn.ReLU())
+    stem = nn.ReLU()
     heads = PretrainHeads(features)
-    params = [*enc.parameters(), *stem.parameters(), *heads.parameters()]
+    params = [*enc.parameters(), *heads.parameters()]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     history = []
@@ -169,6 +169,5 @@ def pretrain_sensei(
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         state = {f"encoder.sensei.{k}": v for k, v in enc.state_dict().items()}
-        state.update({f"encoder.stem.{k}": v for k, v in stem.state_dict().items()})
         torch.save(state, Path(out) / "sensei_init.pt")
     return enc.eval(), stem.eval(), summary
