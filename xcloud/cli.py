@@ -124,6 +124,11 @@ def _mask(args) -> int:
         import rioxarray
 
         arr = rioxarray.open_rasterio(src, chunks={"band": -1, "y": args.chunks, "x": args.chunks})
+        if not isinstance(arr, xr.DataArray):
+            raise SystemExit(
+                f"{src}: the file has several subdatasets; open the one to mask with rioxarray "
+                "and use the Python API (xcloud.mask)"
+            )
         names = arr.attrs.get("long_name")
         if isinstance(names, str) or names is None:
             raise SystemExit(

@@ -184,7 +184,7 @@ def mask_to_zarr(
             f"mask_to_zarr writes (time, y, x) cubes; the mask has dims {m.dims}; "
             "transpose it or add a time dimension"
         )
-    tdim, ydim, xdim = m.dims
+    tdim, ydim, xdim = (str(d) for d in m.dims)
     if isinstance(chunks, int):
         chunks = {ydim: chunks, xdim: chunks}
     m = m.chunk({tdim: 1, **(dict(chunks) if chunks else {})})
@@ -208,8 +208,8 @@ def mask_to_zarr(
     import zarr
 
     group = zarr.open_group(path, mode="r+")
-    done_arr = group[DONE_VAR]
-    counts_arr = group[COUNTS_VAR]
+    done_arr = _array(group, DONE_VAR)
+    counts_arr = _array(group, COUNTS_VAR)
     done = np.asarray(done_arr[...])
     todo = [
         Region(t, i, j, ybounds[i], xbounds[j])
@@ -277,6 +277,16 @@ class _RegionGraph:
         return Delayed(key, sub)
 
 
+def _array(group, name: str):
+    """``group[name]`` as a zarr Array (typed: a Group's items may be groups)."""
+    import zarr
+
+    arr = group[name]
+    if not isinstance(arr, zarr.Array):  # pragma: no cover - a corrupted store
+        raise XCloudError(f"{name!r} in the store is not an array; the store is damaged")
+    return arr
+
+
 def _write_template(m: xr.DataArray, path: str, attrs: Mapping[str, Any], nt, ny, nx) -> None:
     out = m.to_dataset(name="cloud_mask")
     tdim = m.dims[0]
@@ -311,8 +321,8 @@ def _write_template(m: xr.DataArray, path: str, attrs: Mapping[str, Any], nt, ny
     import zarr
 
     group = zarr.open_group(path, mode="r+")
-    group[DONE_VAR][...] = 0
-    group[COUNTS_VAR][...] = 0
+    _array(group, DONE_VAR)[...] = 0
+    _array(group, COUNTS_VAR)[...] = 0
 
 
 def _run_local(todo, task, finish, max_in_flight) -> None:
@@ -375,14 +385,14 @@ def _run_distributed(client, todo, task, finish, max_in_flight) -> None:
 def _finalise(path: str, group) -> xr.Dataset:
     import zarr
 
-    done = np.asarray(group[DONE_VAR][...])
+    done = np.asarray(_array(group, DONE_VAR)[...])
     if done.all():
-        counts = np.asarray(group[COUNTS_VAR][...]).sum(axis=(1, 2))
+        counts = np.asarray(_array(group, COUNTS_VAR)[...]).sum(axis=(1, 2))
         cloudy, nodata, total = counts[:, 0], counts[:, 1], counts[:, 2]
         valid = total - nodata
         with np.errstate(invalid="ignore", divide="ignore"):
-            group["cloud_fraction"][...] = np.where(valid > 0, cloudy / valid, np.nan)
-            group["nodata_fraction"][...] = nodata / total
+            _array(group, "cloud_fraction")[...] = np.where(valid > 0, cloudy / valid, np.nan)
+            _array(group, "nodata_fraction")[...] = nodata / total
         group.attrs["xcloud_complete"] = 1
         zarr.consolidate_metadata(path)
     return xr.open_zarr(path, consolidated=None)
