@@ -120,6 +120,7 @@ def _mask(args) -> int:
     import xcloud
 
     src = Path(args.input)
+    ds: xr.Dataset | xr.DataArray
     if src.suffix.lower() in (".tif", ".tiff"):
         import rioxarray
 

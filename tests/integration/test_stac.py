@@ -559,3 +559,39 @@ def test_sentinel2_baseline_offset_per_scene(stac_server):
     one = xcloud.open_stac(stac_server, COLLECTION, datetime="2022-02-01/2022-02-28")
     assert one["nir"].dtype == np.uint16
     assert one["nir"].attrs["scale_factor"] == 1e-4 and one["nir"].attrs["add_offset"] == -0.1
+
+
+def test_cli_local_file_still_works(tmp_path, capsys):
+    from xcloud.cli import main
+
+    data, profile = [], None
+    for b in S2_BANDS:
+        with rasterio.open(DATA / "oncloudn_jaag" / f"{b}.tif") as f:
+            data.append(f.read(1)[:TILE, :TILE])
+            profile = f.profile
+    tif = tmp_path / "scene.tif"
+    prof = {**profile, "count": 4, "width": TILE, "height": TILE}
+    with rasterio.open(tif, "w", **prof) as dst:
+        dst.write(np.stack(data))
+        for i, b in enumerate(S2_BANDS, start=1):
+            dst.set_band_description(i, b)
+    out = tmp_path / "local.zarr"
+    assert (
+        main(
+            [
+                "mask",
+                str(tif),
+                "--out",
+                str(out),
+                "--model",
+                TEST_MODEL,
+                "--sensor",
+                "sentinel-2-l2a",
+                "--chunks",
+                "128",
+            ]
+        )
+        == 0
+    )
+    assert "pixels" in capsys.readouterr().out
+    assert xr.open_zarr(out)["cloud_mask"].shape == (TILE, TILE)
