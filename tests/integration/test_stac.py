@@ -595,3 +595,45 @@ def test_cli_local_file_still_works(tmp_path, capsys):
     )
     assert "pixels" in capsys.readouterr().out
     assert xr.open_zarr(out)["cloud_mask"].shape == (TILE, TILE)
+
+
+def test_worker_killed_mid_run_recovers_and_equals_uninterrupted(series, uninterrupted, tmp_path):
+    import signal
+
+    distributed = pytest.importorskip("distributed")
+    from xcloud.io.pipeline import mask_to_zarr
+
+    class RegisterTestModel(distributed.WorkerPlugin):
+        """Worker processes (and their replacements) register conftest's test model."""
+
+        idempotent = True
+        name = "xcloud-test-model"
+
+        def setup(self, worker):
+            import conftest  # noqa: F401
+
+    seen: list = []
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        client.register_plugin(RegisterTestModel())
+        pids = client.run(os.getpid)
+
+        def kill_one(region):
+            seen.append(region)
+            if len(seen) == 2:
+                os.kill(next(iter(pids.values())), signal.SIGKILL)
+
+        out = mask_to_zarr(
+            series,
+            tmp_path / "killed.zarr",
+            model=TEST_MODEL,
+            client=client,
+            progress=False,
+            on_region=kill_one,
+        )
+    assert len(seen) == out["xcloud_done"].size  # every region once, none lost
+    xr.testing.assert_identical(out.drop_attrs(), uninterrupted[1].drop_attrs())
