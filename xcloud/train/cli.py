@@ -1,4 +1,4 @@
-"""``xcloud train {fine,coarse}``: train, validate against baselines, export weights + card.
+"""``xcloud train {sensei,fine,coarse}``: train, validate against baselines, export weights + card.
 
 ``xcloud.cli`` dispatches ``xcloud train ...`` here (``main(argv)``). The same steps are plain
 functions: :func:`run_fine` and :func:`run_coarse`.
@@ -220,7 +220,12 @@ def run_coarse(
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xcloud train", description="Train xcloud's own models.")
-    p.add_argument("task", choices=["fine", "coarse"], help="which model to train")
+    p.add_argument(
+        "task",
+        choices=["sensei", "fine", "coarse"],
+        help="sensei: self-supervised SEnSeI pretraining (writes <out>/sensei_init.pt for --init); "
+        "fine / coarse: the shipped models",
+    )
     d = TrainConfig()
     p.add_argument("--config", help="JSON file of TrainConfig fields (flags given override it)")
     p.add_argument(
@@ -250,6 +255,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     fields: dict[str, Any] = {}
     if args.config:
         fields.update(json.loads(Path(args.config).read_text()))
+    if args.task == "sensei":
+        fields.setdefault("steps", 1000)
     if args.task == "coarse":
         fields.setdefault("crop", 256)
         fields.setdefault("batch_size", 8)
@@ -283,7 +290,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = config_from_args(args)
     t0 = time.perf_counter()
-    if args.task == "fine":
+    if args.task == "sensei":
+        from xcloud.train.sensei_pretrain import pretrain_sensei
+
+        *_, summary = pretrain_sensei(
+            load_clear(args.data),
+            steps=cfg.steps,
+            seed=cfg.seed,
+            threads=cfg.threads,
+            out=cfg.out,
+            time_limit=cfg.time_limit,
+        )
+        print(json.dumps(summary, indent=2))
+        print(
+            f"wrote {Path(cfg.out) / 'sensei_init.pt'}; use it with: xcloud train fine --init ..."
+        )
+    elif args.task == "fine":
         run_fine(cfg, data_root=args.data, export=args.export, baselines=not args.no_baselines)
     else:
         run_coarse(cfg, data_root=args.data, export=args.export)
