@@ -54,7 +54,7 @@ def _write_cog(path: Path, data: np.ndarray, profile: dict, transform) -> None:
         dst.write(data, 1)
 
 
-def _item(item_id, date, tile_bounds_ll, transform, crs_epsg, assets, baseline="02.14"):
+def _item(item_id, date, tile_bounds_ll, transform, crs_epsg, assets, baseline="02.14", cloud=0.0):
     w, s, e, n = tile_bounds_ll
     return {
         "type": "Feature",
@@ -78,7 +78,7 @@ def _item(item_id, date, tile_bounds_ll, transform, crs_epsg, assets, baseline="
             "instruments": ["msi"],
             "processing:level": "L2A",
             "s2:processing_baseline": baseline,
-            "eo:cloud_cover": 10.0 + 7.0 * (hash(item_id) % 10),
+            "eo:cloud_cover": cloud,
             "proj:epsg": crs_epsg,
             "proj:shape": [TILE, TILE],
             "proj:transform": list(transform)[:6],
@@ -125,7 +125,9 @@ def catalog(tmp_path_factory) -> dict:
                 assets[b] = _asset(p.resolve().as_uri(), b)
             bounds = rasterio.transform.array_bounds(TILE, TILE, t)
             ll = transform_bounds(crs, "EPSG:4326", bounds[0], bounds[1], bounds[2], bounds[3])
-            items.append(_item(item_id, date, ll, t, crs.to_epsg(), assets))
+            items.append(
+                _item(item_id, date, ll, t, crs.to_epsg(), assets, cloud=15.0 * d + 5.0 * tile)
+            )
     good = items[:]
     # broken items: one asset file deleted, one asset key absent
     broken1 = json.loads(json.dumps(items[0]))
@@ -637,3 +639,110 @@ def test_worker_killed_mid_run_recovers_and_equals_uninterrupted(series, uninter
         )
     assert len(seen) == out["xcloud_done"].size  # every region once, none lost
     xr.testing.assert_identical(out.drop_attrs(), uninterrupted[1].drop_attrs())
+
+
+# --- PostgreSQL + pgstac: the CQL2 filter path --------------------------------------------------
+
+
+def _pg_bin() -> Path | None:
+    for c in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (c / "initdb").exists():
+            return c
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@pytest.fixture(scope="module")
+def pgstac_server(catalog):
+    """A throwaway PostgreSQL cluster with pgstac, loaded with the catalog, behind rustac."""
+    import tempfile
+
+    pg = _pg_bin()
+    if pg is None:
+        pytest.skip("PostgreSQL (initdb) is not installed: apt-get install postgresql")
+    pypgstac = Path(sys.executable).parent / "pypgstac"
+    if not pypgstac.exists():
+        pytest.skip('pypgstac is not installed: pip install "pypgstac[psycopg]"')
+    share = subprocess.run([pg / "pg_config", "--sharedir"], capture_output=True, text=True)
+    sharedir = Path(share.stdout.strip()) if share.returncode == 0 else None
+    if sharedir is None or not (sharedir / "extension" / "postgis.control").exists():
+        pytest.skip(
+            "the PostGIS extension is not installed: apt-get install postgresql-NN-postgis-3"
+        )
+    as_pg: list[str] = []
+    base = Path(tempfile.mkdtemp(prefix="xcloud-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        as_pg = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(base, "postgres")
+    data, port = base / "data", _free_port()
+    run = lambda *a: subprocess.run([*as_pg, *map(str, a)], check=True, capture_output=True)  # noqa: E731
+    run(pg / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run(pg / "pg_ctl", "-D", data, "-o", opts, "-l", base / "log", "-w", "start")
+    rustac = None
+    try:
+        admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        subprocess.run(
+            ["psql", admin, "-c", "create database stac"], check=True, capture_output=True
+        )
+        dsn = f"postgresql://postgres@127.0.0.1:{port}/stac"
+        subprocess.run(
+            ["psql", dsn, "-c", "alter database stac set search_path to pgstac, public"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([pypgstac, "migrate", "--dsn", dsn], check=True, capture_output=True)
+        root = catalog["root"]
+        items = json.loads((root / "items.json").read_text())["features"]
+        (root / "items.ndjson").write_text("\n".join(json.dumps(i) for i in items))
+        for kind, f in (("collections", "collection.json"), ("items", "items.ndjson")):
+            subprocess.run(
+                [pypgstac, "load", kind, root / f, "--dsn", dsn, "--method", "upsert"],
+                check=True,
+                capture_output=True,
+            )
+        sport = _free_port()
+        url = f"http://127.0.0.1:{sport}"
+        rustac = subprocess.Popen(
+            [RUSTAC, "serve", "--addr", f"127.0.0.1:{sport}", "--pgstac", dsn],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/collections/{COLLECTION}", timeout=1):
+                    break
+            except Exception:
+                if rustac.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("rustac serve --pgstac did not start") from None
+                time.sleep(0.2)
+        yield url, items
+    finally:
+        if rustac is not None:
+            rustac.terminate()
+            rustac.wait(timeout=10)
+        subprocess.run([*as_pg, str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"])
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_cql2_filter_through_pgstac(pgstac_server, tmp_path, capsys):
+    import xcloud
+    from xcloud.cli import main
+
+    url, items = pgstac_server
+    f = {"op": "<", "args": [{"property": "eo:cloud_cover"}, 50]}
+    want = sorted(
+        i["id"]
+        for i in items
+        if i["properties"]["eo:cloud_cover"] < 50 and i["properties"]["datetime"] < "2020-02"
+    )
+    assert 0 < len(want) < 12  # the filter really selects
+    ds = xcloud.open_stac(url, COLLECTION, datetime=GOOD, filter=f)
+    assert sorted(ds.attrs["stac_item_ids"]) == want
+    # the same through the CLI, as CQL2-JSON text
+    out = tmp_path / "filtered.zarr"
+    args = ["mask", "--stac", url, "--collection", COLLECTION, "--datetime", GOOD]
+    args += ["--filter", json.dumps(f), "--out", str(out), "--model", TEST_MODEL]
+    assert main([*args, "--chunks", "128", "--workers", "0", "--quiet"]) == 0
+    assert sorted(xr.open_zarr(out).attrs["stac_item_ids"]) == want
