@@ -71,3 +71,46 @@ def test_coarse_is_band_permutation_invariant(coarse):
 def test_coarse_rejects_bad_overview(coarse):
     with pytest.raises(ValueError, match="multiples of 16"):
         coarse(torch.rand(1, 3, 24, 32), S2[:3])
+
+
+def _spec(name, classes):
+    from xcloud.models._spec import ModelSpec
+
+    return ModelSpec(name=name, description="test", classes=classes, loader=lambda s, d: None)
+
+
+def test_fine_predictor_returns_probabilities_any_tile_size(fine):
+    from xcloud.models.builtin import FinePredictor
+
+    pred = FinePredictor(_spec("f", ("clear", "cloud", "thin_cloud", "cloud_shadow")), fine, "cpu")
+    x = np.random.default_rng(0).uniform(0, 0.5, (3, 4, 50, 70)).astype(np.float32)
+    p = pred.predict(
+        x, bands=("blue", "green", "red", "nir"), wavelengths=S2[[1, 2, 3, 7]], level="l2a"
+    )
+    assert p.shape == (3, 4, 50, 70) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_fine_predictor_rejects_mismatched_wavelengths(fine):
+    from xcloud.models.builtin import FinePredictor
+
+    pred = FinePredictor(_spec("f", ("clear", "cloud", "thin_cloud", "cloud_shadow")), fine, "cpu")
+    with pytest.raises(ValueError, match=r"\(4, 3\)"):
+        pred.predict(
+            np.zeros((1, 4, 32, 32), np.float32), bands=("a",) * 4, wavelengths=S2[:3], level=None
+        )
+
+
+def test_coarse_predict_grid_geometry(coarse):
+    from xcloud.models.builtin import CoarsePredictor
+
+    pred = CoarsePredictor(
+        _spec("c", ("cloudless", "overcast", "partly_cloudy", "nodata")), coarse, "cpu"
+    )
+    x = np.random.default_rng(0).uniform(0, 0.5, (2, 3, 40, 32)).astype(np.float32)
+    grid = pred.predict_grid(x, bands=("blue", "green", "red"), wavelengths=S2[1:4], level=None)
+    assert grid.shape == (2, 4, 3, 2)
+    np.testing.assert_allclose(grid.sum(axis=1), 1.0, rtol=1e-5)
+    full = pred.predict(x, bands=("blue", "green", "red"), wavelengths=S2[1:4], level=None)
+    assert full.shape == (2, 4, 40, 32)
+    np.testing.assert_array_equal(full[:, :, 16, 0], grid[:, :, 1, 0])

@@ -280,6 +280,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             fields[name] = value
     if args.resume:
         fields["resume"] = True
+    if fields.get("class_weights") is not None:
+        fields["class_weights"] = tuple(fields["class_weights"])
     if "coarse_factors" in fields:
         fields["coarse_factors"] = tuple(fields["coarse_factors"])
     return TrainConfig(**fields)

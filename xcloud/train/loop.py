@@ -39,6 +39,8 @@ class TrainConfig:
         random ``crop`` x ``crop`` crops.
     gamma
         Focal exponent of the fine loss (0 = cross-entropy).
+    class_weights
+        Optional per-class weights of the fine loss (clear, cloud, thin_cloud, cloud_shadow).
     groups
         Sub-batches per batch, each with its own source and band set, so that every gradient
         step mixes sensors.
@@ -72,6 +74,7 @@ class TrainConfig:
     time_limit: float | None = None
     init: str | None = None
     groups: int = 4
+    class_weights: tuple[float, ...] | None = None
     coarse_factors: tuple[int, ...] = (2, 4)
     adjacency_weight: float = 0.5
 
@@ -249,8 +252,10 @@ def train_fine(
         _sources(data), cfg.source_weights, batch_size=cfg.batch_size, crop=cfg.crop, seed=cfg.seed
     )
 
+    weight = torch.tensor(cfg.class_weights) if cfg.class_weights else None
+
     def loss_fn(m, x, y, wl, rng):
-        return partial_ce(m(x, wl), y, gamma=cfg.gamma)
+        return partial_ce(m(x, wl), y, gamma=cfg.gamma, class_weight=weight)
 
     summary = _run(model, batcher, cfg, loss_fn, log=log, stop_after=stop_after)
     return model.eval(), summary

@@ -1,0 +1,71 @@
+"""The shipped models: registered, weights verified by hash, cards agree with specs."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xcloud.models import create_model, get_spec, list_models
+from xcloud.models._registry import sha256_file, weights_path
+
+DATA = Path(__file__).parents[1] / "data" / "oncloudn_jaag"
+
+SHIPPED = ("fine", "coarse")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_registered_with_pinned_weights(name):
+    assert name in list_models()
+    spec = get_spec(name)
+    path = weights_path(spec)  # raises if the hash does not match
+    assert sha256_file(path) == spec.sha256 == spec.card["sha256"]
+    assert tuple(spec.card["classes"]) == spec.classes
+    assert spec.spectral and spec.min_bands == 3 and spec.max_bands == 14
+
+
+def test_weights_total_under_25_mb():
+    total = sum(weights_path(get_spec(n)).stat().st_size for n in SHIPPED)
+    assert total < 25e6
+
+
+def test_fine_card_has_validation_metrics_against_ukis():
+    card = get_spec("fine").card
+    for dataset in ("oncloudn", "l8biome"):
+        for model in ("fine", "ukis-csmask"):
+            assert 0.0 <= card["validation_metrics"][model][dataset]["cloud_f1"] <= 1.0
+
+
+def test_fine_detects_thick_cloud_over_real_ground():
+    """A real, trained model: thick cloud (90 % opacity, flat bright spectrum with texture)
+    composited on the right half of a real Sentinel-2 L2A chip reads as cloud, and more so
+    than the untouched left half."""
+    rasterio = pytest.importorskip("rasterio")
+    x = np.stack(
+        [rasterio.open(DATA / f"{b}.tif").read(1) for b in ("B02", "B03", "B04", "B08")]
+    ).astype(np.float32)
+    x /= 10000.0
+    tex = 0.9 + 0.2 * np.random.default_rng(0).random(x[0, :, 128:].shape)
+    cloud = np.array([0.55, 0.55, 0.56, 0.57], np.float32)[:, None, None] * tex
+    x[:, :, 128:] = 0.1 * x[:, :, 128:] + 0.9 * cloud
+    wl = np.array([[458, 490, 523], [543, 560, 578], [650, 665, 680], [785, 842, 900]], np.float32)
+    p = create_model("fine").predict(
+        x[None], bands=("blue", "green", "red", "nir"), wavelengths=wl, level="l2a"
+    )[0]
+    assert p.shape == (4, *x.shape[1:])
+    cloudy = p[1] + p[2]
+    right, left = cloudy[:, 156:].mean(), cloudy[:, :100].mean()
+    assert right > 0.6
+    assert right > left + 0.15
+
+
+def test_coarse_predict_grid():
+    model = create_model("coarse")
+    wl = np.array([[458, 490, 523], [543, 560, 578], [650, 665, 680], [785, 842, 900]], np.float32)
+    grid = model.predict_grid(
+        np.full((1, 4, 32, 48), 0.05, np.float32),
+        bands=("blue", "green", "red", "nir"),
+        wavelengths=wl,
+        level="l2a",
+    )
+    assert grid.shape == (1, 4, 2, 3)
+    np.testing.assert_allclose(grid.sum(axis=1), 1.0, rtol=1e-5)
