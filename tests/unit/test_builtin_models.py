@@ -7,16 +7,22 @@ import pytest
 
 from xcloud.models import create_model, get_spec, list_models
 from xcloud.models._registry import sha256_file, weights_path
+from xcloud.models.builtin import COARSE_SPEC, create_coarse
 
 DATA = Path(__file__).parents[1] / "data" / "oncloudn_jaag"
+
+
+def _spec(name):
+    return COARSE_SPEC if name == "coarse" else get_spec(name)
+
 
 SHIPPED = ("fine", "coarse")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_registered_with_pinned_weights(name):
-    assert name in list_models()
-    spec = get_spec(name)
+    assert ("fine" in list_models()) and ("coarse" not in list_models())  # coarse: routing classes
+    spec = _spec(name)
     path = weights_path(spec)  # raises if the hash does not match
     assert sha256_file(path) == spec.sha256 == spec.card["sha256"]
     assert tuple(spec.card["classes"]) == spec.classes
@@ -24,7 +30,7 @@ def test_registered_with_pinned_weights(name):
 
 
 def test_weights_total_under_25_mb():
-    total = sum(weights_path(get_spec(n)).stat().st_size for n in SHIPPED)
+    total = sum(weights_path(_spec(n)).stat().st_size for n in SHIPPED)
     assert total < 25e6
 
 
@@ -59,7 +65,7 @@ def test_fine_detects_thick_cloud_over_real_ground():
 
 
 def test_coarse_predict_grid():
-    model = create_model("coarse")
+    model = create_coarse()
     wl = np.array([[458, 490, 523], [543, 560, 578], [650, 665, 680], [785, 842, 900]], np.float32)
     grid = model.predict_grid(
         np.full((1, 4, 32, 48), 0.05, np.float32),

@@ -11,14 +11,15 @@ Importing this module registers the models; torch is imported only when one is l
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from xcloud.models._registry import WEIGHTS_DIR, register_model, weights_path
+from xcloud.models._registry import _REGISTRY, WEIGHTS_DIR, register_model, weights_path
 from xcloud.models._spec import ModelSpec
 
-__all__ = ["CoarsePredictor", "FinePredictor"]
+__all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
 
 FINE_WEIGHTS = "fine.v1.safetensors"
 FINE_SHA256 = "fef7ef7e84abd5ab761e86f58b14256015ef6c3ca4a26a44475561580fdb2702"
@@ -152,6 +153,41 @@ def _load_coarse(spec: ModelSpec, device: str) -> CoarsePredictor:
     return CoarsePredictor(spec, _load_net(spec, device, CoarseNet), device)
 
 
+#: The coarse classifier's spec. It is *not* in the mask-model registry: its classes are routing
+#: classes (cloudless / overcast / partly_cloudy / nodata), not mask classes, so it cannot run
+#: through ``xcloud.mask``. The cascade loads it with :func:`create_coarse`.
+COARSE_SPEC = ModelSpec(
+    name="coarse",
+    description="xcloud coarse patch classifier on an overview: cloudless/overcast/partly_cloudy/nodata per cell",
+    classes=("cloudless", "overcast", "partly_cloudy", "nodata"),
+    loader=_load_coarse,
+    min_bands=3,
+    max_bands=14,
+    tile_size=256,
+    overlap=0,
+    levels=("l1c", "l2a"),
+    weights=COARSE_WEIGHTS,
+    sha256=COARSE_SHA256,
+    licence=LICENCE,
+    card=_card(COARSE_WEIGHTS),
+)
+_COARSE_CACHE: dict[str, CoarsePredictor] = {}
+
+
+def create_coarse(device: str = "cpu") -> CoarsePredictor:
+    """Load the coarse classifier (weights verified by sha256), cached per device.
+
+    Examples
+    --------
+    >>> coarse = create_coarse()
+    >>> coarse.spec.classes
+    ('cloudless', 'overcast', 'partly_cloudy', 'nodata')
+    """
+    if device not in _COARSE_CACHE:
+        _COARSE_CACHE[device] = _load_coarse(COARSE_SPEC, device)
+    return _COARSE_CACHE[device]
+
+
 def _register() -> None:
     # Only models whose trained weights are present in the package get registered.
     if (WEIGHTS_DIR / FINE_WEIGHTS).exists():
@@ -172,22 +208,21 @@ def _register() -> None:
                 card=_card(FINE_WEIGHTS),
             )
         )
-    if (WEIGHTS_DIR / COARSE_WEIGHTS).exists():
+    if "fine" in _REGISTRY and "cascade" not in _REGISTRY:
+        # Interim default: until the cascade inference core (coarse routing, then fine on the
+        # cells that need it) lands and registers the real "cascade", the default model runs
+        # "fine" on every tile, which is what the cascade gives when every cell is routed to
+        # fine. Registering the real cascade replaces this entry.
+        fine = _REGISTRY["fine"]
         register_model(
-            ModelSpec(
-                name="coarse",
-                description="xcloud coarse patch classifier on an overview: cloudless/overcast/partly_cloudy/nodata per cell",
-                classes=("cloudless", "overcast", "partly_cloudy", "nodata"),
-                loader=_load_coarse,
-                min_bands=3,
-                max_bands=14,
-                tile_size=256,
-                overlap=0,
-                levels=("l1c", "l2a"),
-                weights=COARSE_WEIGHTS,
-                sha256=COARSE_SHA256,
-                licence=LICENCE,
-                card=_card(COARSE_WEIGHTS),
+            replace(
+                fine,
+                name="cascade",
+                description="cascade (interim: runs 'fine' on every tile; coarse routing not wired yet)",
+                card={
+                    **fine.card,
+                    "interim": "runs 'fine' on every tile; coarse routing not wired yet",
+                },
             )
         )
 
