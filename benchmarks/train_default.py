@@ -32,8 +32,8 @@ FINE_V1 = dict(
 )  # fmt: skip
 #: The configuration of coarse.v1.
 COARSE_V1 = dict(
-    steps=1500, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
-    source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=600.0, groups=4,
+    steps=4000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
+    source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=660.0, groups=4,
     coarse_factors=(2, 4), adjacency_weight=0.5, ckpt_every=250, out="runs/coarse_v1",
 )  # fmt: skip
 
