@@ -4,11 +4,13 @@ Run
 ---
     nice -n 10 .venv/bin/python benchmarks/train_default.py [--data DIR] [--export DIR]
 
-Trains ``fine`` (then ``coarse``) with the exact configuration of the shipped ``v1`` weights,
-validates on the held-out split (with ukis-csmask and a brightness floor on the same pixels)
-and writes ``<model>.v1.safetensors`` + ``<model>.v1.json`` into ``--export`` (default
+Trains ``fine`` (then ``coarse``) with the exact configuration of the shipped weights
+(``fine.v1``, ``coarse.v2``), validates on the held-out split (fine: with ukis-csmask and a
+brightness floor on the same pixels; coarse: cell accuracy and the routing threshold table)
+and writes ``fine.v1.*`` / ``coarse.v2.safetensors`` + ``.json`` into ``--export`` (default
 ``xcloud/models/weights``). After exporting, update the pinned sha256 in
-``xcloud/models/builtin.py``.
+``xcloud/models/builtin.py``. ``coarse.v2`` is distilled from the *shipped* ``fine`` weights
+(``--only coarse`` reproduces it alone).
 
 The shipped runs used 2 CPU threads and a wall-clock budget (``time_limit``); the learning-rate
 schedule follows elapsed time as well as steps, so on a machine of different speed the run ends
@@ -30,11 +32,13 @@ FINE_V1 = dict(
     source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=2100.0, groups=4,
     ckpt_every=250, out="runs/fine_v1",
 )  # fmt: skip
-#: The configuration of coarse.v1.
-COARSE_V1 = dict(
-    steps=4000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
-    source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=660.0, groups=4,
-    coarse_factors=(2, 4), adjacency_weight=0.5, ckpt_every=250, out="runs/coarse_v1",
+#: The configuration of coarse.v2: routing distillation from the shipped fine.v1 (targets are
+#: fine's own predictions, see xcloud.train.routing), overview factor 4 only.
+COARSE_V2 = dict(
+    steps=9000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
+    source_weights={"oncloudn": 0.3, "l8biome": 0.2, "clear": 0.15, "synthetic": 0.15, "unlabelled": 0.2},
+    time_limit=720.0, groups=4, coarse_factors=(4,), adjacency_weight=0.5, ckpt_every=250,
+    coarse_targets="routing", coarse_alpha=(1.5, 3.0, 1.0, 1.0), out="runs/coarse_v2",
 )  # fmt: skip
 
 
@@ -52,7 +56,10 @@ def main() -> None:
         )
     if args.only in (None, "coarse"):
         run_coarse(
-            TrainConfig(**COARSE_V1, resume=args.resume), data_root=args.data, export=args.export
+            TrainConfig(**COARSE_V2, resume=args.resume),
+            data_root=args.data,
+            export=args.export,
+            version="v2",
         )
     print(f"total {time.perf_counter() - t0:.0f} s")
 

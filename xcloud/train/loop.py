@@ -54,6 +54,15 @@ class TrainConfig:
         rate then decays with elapsed time as well, so time-limited runs are not bit-reproducible.
     init
         Optional state dict path to initialise from (e.g. a pretrained SEnSeI).
+    coarse_factors, adjacency_weight
+        Coarse overview factors (one drawn per batch) and weight of the adjacency loss.
+    coarse_targets
+        ``"labels"``: coarse cell targets from the training labels (:func:`cell_targets`);
+        ``"routing"``: the labels are the fine model's predictions (routing distillation, see
+        :mod:`xcloud.train.routing`) and cells use :func:`~xcloud.train.routing.routing_targets`.
+    coarse_alpha
+        Per-class weights (cloudless, overcast, partly_cloudy, nodata) of the coarse loss's
+        true-class term (default :data:`COARSE_ALPHA`).
     """
 
     steps: int = 4000
@@ -77,6 +86,8 @@ class TrainConfig:
     class_weights: tuple[float, ...] | None = None
     coarse_factors: tuple[int, ...] = (2, 4)
     adjacency_weight: float = 0.5
+    coarse_targets: str = "labels"
+    coarse_alpha: tuple[float, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -277,8 +288,19 @@ def train_coarse(
 ) -> tuple[CoarseNet, dict[str, Any]]:
     """Train the coarse classifier: crops are block-averaged by a random factor from
     ``cfg.coarse_factors`` into overviews; a grid cell covers ``16 f`` full-resolution pixels."""
+    if cfg.coarse_targets not in ("labels", "routing"):
+        raise ValueError(
+            f"coarse_targets must be 'labels' or 'routing', got {cfg.coarse_targets!r}"
+        )
     _seed_everything(cfg.seed)
     model = model or CoarseNet()
+    alpha = torch.tensor(cfg.coarse_alpha) if cfg.coarse_alpha else COARSE_ALPHA
+    if cfg.coarse_targets == "routing":
+        from xcloud.train.routing import routing_targets
+
+        targets = routing_targets
+    else:
+        targets = cell_targets
     batcher = Batcher(
         _sources(data), cfg.source_weights, batch_size=cfg.batch_size, crop=cfg.crop, seed=cfg.seed
     )
@@ -295,10 +317,10 @@ def train_coarse(
             y[:, y0 : y0 + h0, x0 : x0 + w0] = IGNORE
         f = int(rng.choice(cfg.coarse_factors))
         overview = [F.avg_pool2d(xi, f) for xi in x]
-        target = cell_targets(y, CELL * f)
+        target = targets(y, CELL * f)
         logits = m(overview, wl)
         return luotamo_ce(
-            logits, target, COARSE_ALPHA, COARSE_BETA
+            logits, target, alpha, COARSE_BETA
         ) + cfg.adjacency_weight * adjacency_loss(logits)
 
     summary = _run(model, batcher, cfg, loss_fn, log=log, stop_after=stop_after)

@@ -1,0 +1,68 @@
+"""Routing distillation: cell targets from fine codes, and a tiny coarse run in routing mode."""
+
+import numpy as np
+import torch
+
+from xcloud.models.coarse import CoarseNet
+from xcloud.train.data import IGNORE, SENTINEL2, Scene
+from xcloud.train.loop import TrainConfig, train_coarse
+from xcloud.train.routing import expand_weights, routing_table, routing_targets
+
+BANDS = ("B02", "B03", "B04", "B08")
+WL = np.array([SENTINEL2[b] for b in BANDS], dtype=np.float32)
+
+
+def test_routing_targets_rule():
+    lab = torch.zeros(1, 8, 16, dtype=torch.uint8)  # four 4x4 cells per row band... 2 x 4 cells
+    lab[:, :4, 4:8] = 1  # overcast
+    lab[:, :4, 8:12] = 1
+    lab[:, 0, 8] = 2  # one thin pixel: partly
+    lab[:, :4, 12:16] = IGNORE  # nodata
+    lab[:, 4:, 0:4] = IGNORE
+    lab[:, 4, 0] = 0  # one valid clear pixel among nodata: cloudless
+    lab[:, 4:, 4:8] = 3  # shadow: partly (fine would not be filled by 0 or 1)
+    lab[:, 4:, 8:12] = 1
+    lab[:, 4:, 8] = IGNORE  # overcast: ignore pixels do not count
+    t = routing_targets(lab, 4)
+    assert t.tolist() == [[[0, 1, 2, 3], [0, 2, 1, 0]]]
+
+
+def test_expand_weights():
+    data = {"oncloudn": [1], "clear:a:13": [1], "clear:b:13": [1]}
+    w = expand_weights({"oncloudn": 0.5, "clear": 0.5}, data)
+    assert w == {"oncloudn": 0.5, "clear:a:13": 0.25, "clear:b:13": 0.25}
+
+
+class _FakeFine:
+    """Bright pixels are cloud (1), the rest clear (0)."""
+
+    def predict(self, x, *, bands, wavelengths, level):
+        cloud = x.mean(1) > 0.3
+        return np.stack([~cloud, cloud, 0 * cloud, 0 * cloud], axis=1).astype(np.float32)
+
+
+def _scenes(n=3, size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        img = rng.uniform(0.02, 0.1, (4, size, size)).astype(np.float32)
+        img[:, : size // 2] = 0.7  # top half overcast
+        lab = (img.mean(0) > 0.3).astype(np.uint8)
+        out.append(Scene(img, WL, lab, f"s{i}", "toy", "l2a", BANDS))
+    return out
+
+
+def test_tiny_coarse_routing_run_and_table(tmp_path):
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=4, batch_size=2, crop=64, groups=1, out=str(tmp_path), threads=1,
+                      source_weights={"toy": 1.0}, coarse_factors=(1,), coarse_targets="routing",
+                      coarse_alpha=(1.5, 3.0, 1.0, 1.0))  # fmt: skip
+    model, summary = train_coarse({"toy": _scenes()}, cfg, model=CoarseNet(widths=(8, 8, 8, 8, 8)))
+    assert summary["steps_done"] == 4
+    table = routing_table(model, _FakeFine(), _scenes(1), factor=1, thresholds=(0.0, 0.5, 1.01))
+    rows = table["thresholds"]
+    assert [r["threshold"] for r in rows] == [0.0, 0.5, 1.01]
+    assert rows[-1]["trusted_cells"] == 0.0 and rows[-1]["disagreement"] == 0.0
+    assert rows[0]["trusted_cells"] == 1.0  # threshold 0: every non-partly argmax is trusted
+    assert table["fine_cell_classes"] == {"cloudless": 8, "overcast": 8, "partly_cloudy": 0,
+                                          "nodata": 0}  # fmt: skip
