@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from xcloud.errors import (
     MissingBandsError,
     ModelUnavailableError,
 )
+from xcloud.inference.cascade import CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
 from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec
 from xcloud.models._registry import check_available
@@ -199,7 +201,13 @@ def mask(
     probabilities: bool = False,
     device: str = "auto",
     batch_size: int | None = None,
-) -> xr.DataArray:
+    route_threshold: float | None = None,
+    routing: bool = True,
+    ring: int = 1,
+    overview_factor: int = 4,
+    overview: xr.Dataset | xr.DataArray | None = None,
+    return_routing: bool = False,
+) -> xr.DataArray | tuple[xr.DataArray, xr.Dataset]:
     """Cloud-mask a datacube.
 
     Parameters
@@ -233,12 +241,25 @@ def mask(
         worker.
     batch_size
         Tiles per model call (default 8 on CPU, 64 on GPU).
+    route_threshold, routing, ring, overview_factor, overview, return_routing
+        Cascade only (``model="cascade"``, see :mod:`xcloud.inference.cascade`). A coarse
+        cell is filled without running the fine model when the coarse model is at least
+        ``route_threshold`` sure it is cloudless or overcast (default: the value chosen on
+        validation data, in the model card). ``routing=False`` runs the fine model everywhere
+        (bit for bit ``model="fine"``). ``ring`` units around each fine unit also run the fine
+        model. The overview (block mean by ``overview_factor``) is computed from ``obj`` unless
+        given as ``overview`` (same bands, on the grid coarsened by ``overview_factor``; for
+        data from :func:`xcloud.open_stac` it is read from the COG overviews). The coarse pass
+        is computed when ``mask()`` is called; everything at full resolution stays lazy.
+        ``return_routing=True`` returns ``(mask, routing)`` where ``routing`` is a Dataset of
+        the coarse class per cell, the units that ran the fine model and ``fine_fraction``.
 
     Returns
     -------
     xarray.DataArray
         ``cloud_mask``, uint8: 0 clear, 1 cloud, 2 thin_cloud, 3 cloud_shadow, 255 nodata,
-        with CF ``flag_values`` / ``flag_meanings`` and provenance attributes.
+        with CF ``flag_values`` / ``flag_meanings`` and provenance attributes (a tuple with
+        the routing Dataset when ``return_routing=True``).
 
     Examples
     --------
@@ -273,27 +294,8 @@ def mask(
     ydim, xdim = _spatial_dims(template.dims)
     lead = tuple(d for d in template.dims if d not in (ydim, xdim))
     order = lead + (ydim, xdim)
-    data = []
-    for r in chosen:
-        arr = arrays[r.var]
-        if set(arr.dims) != set(order):
-            raise DimensionError(
-                f"variable {r.var!r} has dims {arr.dims}, but {chosen[0].var!r} has {template.dims}; "
-                "all bands must share dims (resample them onto one grid first)"
-            )
-        arr = arr.transpose(*order)
-        data.append(
-            _reflectance(
-                arr,
-                var=r.var,
-                scale=scale,
-                offset=offset,
-                nodata=nodata,
-                sensor=sensor_obj,
-                attrs=attrs,
-            )
-        )
-    x = _stack(data, axis=len(lead))
+    cube_kw = dict(scale=scale, offset=offset, nodata=nodata, sensor=sensor_obj, attrs=attrs)
+    x = _cube(arrays, chosen, order, **cube_kw)
 
     job = MaskJob(
         model=spec.name,
@@ -303,7 +305,35 @@ def mask(
         device=device,
         batch_size=batch_size,
     )
-    result = run_mask(x, job, probabilities=probabilities)
+    routed = None
+    if spec.stages:
+        if overview is None:
+            overview = _stac_overview(obj, chosen, overview_factor)
+        ov = None
+        if overview is not None:
+            ov_arrays = _band_arrays(overview)
+            missing = [r.var for r in chosen if r.var not in ov_arrays]
+            if missing:
+                raise MissingBandsError(
+                    f"the overview lacks the variables {missing} that the cube's mask uses "
+                    f"({[r.var for r in chosen]}); give it the same band variables"
+                )
+            ov = _cube(ov_arrays, chosen, order, **cube_kw)
+        threshold = route_threshold if route_threshold is not None else spec.card["route_threshold"]
+        cjob = CascadeJob(
+            replace(job, model=spec.stages[1]),
+            route_threshold=1.0 if not routing else float(threshold),
+            ring=ring,
+            overview_factor=overview_factor,
+        )
+        result, routed = run_cascade(x, cjob, probabilities=probabilities, overview=ov)
+    else:
+        if return_routing:
+            raise ValueError(
+                f"return_routing=True needs a cascade model (e.g. model='cascade'); {spec.name!r} "
+                "runs one model on every tile"
+            )
+        result = run_mask(x, job, probabilities=probabilities)
 
     coords = {k: v for k, v in template.coords.items() if set(v.dims) <= set(order)}
     if probabilities:
@@ -319,7 +349,98 @@ def mask(
             "flag_meanings": FLAG_MEANINGS,
         }
     out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj))
-    return _with_crs(out, template)
+    out = _with_crs(out, template)
+    if routed is None:
+        return out
+    out.attrs["xcloud_route_threshold"] = cjob.route_threshold
+    rds = _routing_dataset(routed, template, lead, ydim, xdim)
+    rds.attrs.update(out.attrs)
+    for key in ("long_name", "flag_values", "flag_meanings", "units"):
+        rds.attrs.pop(key, None)
+    return (out, rds) if return_routing else out
+
+
+def _cube(
+    arrays: Mapping[str, xr.DataArray],
+    chosen: list[ResolvedBand],
+    order: tuple[Hashable, ...],
+    **kw: Any,
+):
+    """Stack the chosen bands into one float reflectance array ``(..., band, y, x)``."""
+    first = arrays[chosen[0].var]
+    data = []
+    for r in chosen:
+        arr = arrays[r.var]
+        if set(arr.dims) != set(order):
+            raise DimensionError(
+                f"variable {r.var!r} has dims {arr.dims}, but {chosen[0].var!r} has {first.dims}; "
+                "all bands must share dims (resample them onto one grid first)"
+            )
+        data.append(_reflectance(arr.transpose(*order), var=r.var, **kw))
+    return _stack(data, axis=len(order) - 2)
+
+
+def _stac_overview(obj, chosen: list[ResolvedBand], factor: int):
+    """The overview of a cube loaded by :func:`xcloud.open_stac`, read from the COGs' own
+    overviews at ``factor`` times the pixel size (None for other cubes)."""
+    items = obj.encoding.get("xcloud_stac_items") if hasattr(obj, "encoding") else None
+    if not items:
+        return None
+    from xcloud.io.stac import load_overview
+
+    return load_overview(obj, [r.var for r in chosen], factor)
+
+
+def _centres(coord: xr.DataArray | None, n_px: int, size: int, count: int) -> np.ndarray:
+    """Coordinates of the centres of ``count`` blocks of ``size`` pixels along an axis."""
+    idx = np.arange(count) * size + (size - 1) / 2.0
+    idx = np.minimum(idx, n_px - 1)
+    if coord is None or coord.ndim != 1 or coord.size < 2:
+        return idx
+    values = np.asarray(coord.values, dtype=np.float64)
+    return np.interp(idx, np.arange(values.size), values)
+
+
+def _routing_dataset(routed, template: xr.DataArray, lead, ydim: str, xdim: str) -> xr.Dataset:
+    from xcloud.inference.cascade import ROUTE_CLASSES
+
+    ny, nx = template.sizes[ydim], template.sizes[xdim]
+    yc, xc = template.coords.get(ydim), template.coords.get(xdim)
+    gy, gx = routed.cell_class.shape[-2:]
+    uy, ux = routed.unit_fine.shape[-2:]
+    lead_coords = {d: template.coords[d] for d in lead if d in template.coords}
+    coords = {
+        **lead_coords,
+        "cell_y": _centres(yc, ny, routed.cell, gy),
+        "cell_x": _centres(xc, nx, routed.cell, gx),
+        "unit_y": _centres(yc, ny, routed.unit, uy),
+        "unit_x": _centres(xc, nx, routed.unit, ux),
+    }
+    cells, units = lead + ("cell_y", "cell_x"), lead + ("unit_y", "unit_x")
+    ds = xr.Dataset(
+        {
+            "cell_class": (cells, routed.cell_class, {
+                "long_name": "coarse routing class per cell",
+                "flag_values": np.arange(len(ROUTE_CLASSES), dtype=np.int8),
+                "flag_meanings": " ".join(ROUTE_CLASSES),
+            }),
+            "cell_probability": (cells, routed.cell_probability, {
+                "long_name": "coarse model probability of the cell's class", "units": "1",
+            }),
+            "trusted": (cells, routed.trusted, {
+                "long_name": "cell filled from its coarse class without running the fine model",
+            }),
+            "unit_fine": (units, routed.unit_fine, {
+                "long_name": "routing unit segmented by the fine model (safety ring included)",
+            }),
+            "fine_fraction": (lead, routed.fine_fraction, {
+                "long_name": "fraction of routing units that ran the fine model", "units": "1",
+            }),
+        },
+        coords=coords,
+        attrs={"cell_size_px": routed.cell, "unit_size_px": routed.unit},
+    )  # fmt: skip
+    return ds
 
 
 def _provenance(spec: ModelSpec, chosen: list[ResolvedBand], level, sensor) -> dict[str, Any]:

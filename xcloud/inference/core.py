@@ -119,11 +119,15 @@ def _stage_a(
     tile: int,
     overlap: int,
     n_classes: int,
+    origin: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Weighted class probabilities + weight of the tiles whose cores lie in one chunk.
 
-    ``block`` is the chunk plus whatever of its ``h``-halo lies inside the image. Returns an
-    expanded block covering ``[a - h, b + h)`` on both axes, weight NaN at nodata pixels.
+    ``block`` is the chunk plus whatever of its ``h``-halo lies inside the image; ``origin`` is
+    the global (y, x) of its first pixel when the caller hands over less halo than that (the
+    cascade, next to chunks it does not read). Whatever the tiles need beyond the block is
+    edge-replicated and counts as nodata. Returns an expanded block covering ``[a - h, b + h)``
+    on both axes, weight NaN at nodata pixels.
     """
     stride = tile - overlap
     h = overlap // 2
@@ -133,7 +137,7 @@ def _stage_a(
     (ay, by), (ax, bx) = core_y, core_x
     ky, kx = tile_range(ay, by, stride), tile_range(ax, bx, stride)
     # global extent of the block we received, and of the tiles we need
-    y0b, x0b = max(ay - h, 0), max(ax - h, 0)
+    y0b, x0b = origin if origin is not None else (max(ay - h, 0), max(ax - h, 0))
     ty0, tx0 = ky.start * stride - h, kx.start * stride - h
     ty1, tx1 = ky.stop * stride + h, kx.stop * stride + h
     pad_y = (y0b - ty0, ty1 - (y0b + hb))
@@ -206,6 +210,20 @@ def _stage_b(
     return labels
 
 
+def work_chunks(chunks: tuple[int, ...], stride: int, h: int) -> tuple[int, ...]:
+    """The chunks the core works on along one axis: boundaries on multiples of the tile
+    ``stride`` (:func:`~xcloud.inference.tiling.aligned_chunks`), and a trailing chunk thinner
+    than the halo ``h`` merged into its neighbour (it could not feed that neighbour's halo).
+
+    >>> work_chunks((512, 512, 8), 256, 16)
+    (512, 520)
+    """
+    out = aligned_chunks(chunks, stride)
+    if len(out) > 1 and out[-1] < h:
+        out = out[:-2] + (out[-2] + out[-1],)
+    return out
+
+
 def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     """Cloud-mask an array of reflectance.
 
@@ -263,11 +281,7 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     chunks = list(x.chunks)
     chunks[-3] = (x.shape[-3],)
     for axis, dim in ((ay, "y"), (ax, "x")):
-        chunks[axis] = aligned_chunks(x.chunks[axis], stride)
-        if len(chunks[axis]) > 1 and chunks[axis][-1] < h:
-            # a trailing chunk thinner than the halo cannot feed its neighbour's halo
-            # (da.overlap would then hand _stage_a a block of the wrong size): merge it
-            chunks[axis] = chunks[axis][:-2] + (chunks[axis][-2] + chunks[axis][-1],)
+        chunks[axis] = work_chunks(x.chunks[axis], stride, h)
         if len(x.chunks[axis]) > 1 and min(x.chunks[axis][:-1]) < stride:
             warnings.warn(
                 f"chunks of {min(x.chunks[axis][:-1])} px along {dim} are smaller than model "

@@ -32,6 +32,7 @@ __all__ = [
 
 #: Where :func:`open_stac` keeps the ``pystac.Item`` objects (attrs must stay JSON for Zarr).
 ITEMS_KEY = "xcloud_stac_items"
+LOAD_KEY = "xcloud_stac_load"
 _ON_MISSING = ("raise", "skip")
 
 
@@ -446,7 +447,52 @@ def open_stac(
     if problems:
         ds.attrs["xcloud_skipped_items"] = sorted(problems)
     ds.encoding[ITEMS_KEY] = items
+    ds.encoding[LOAD_KEY] = {"groupby": groupby, "load_kw": dict(load_kw or {})}
     return ds
+
+
+def load_overview(ds: xr.Dataset, variables: Sequence[str], factor: int) -> xr.Dataset:
+    """Read the overview of an :func:`open_stac` cube from the COGs themselves.
+
+    The grid is ``ds``'s grid with ``factor`` times the pixel size and the same origin, so
+    overview pixel ``(i, j)`` covers full-resolution pixels ``[f i, f i + f)``; GDAL reads it
+    from the COG overview level nearest that resolution (averaging), which is a small fraction
+    of the full-resolution bytes. The cascade routes on it without reading the full cube.
+
+    Examples
+    --------
+    >>> load_overview(xr.Dataset(), ["red"], 4)
+    Traceback (most recent call last):
+    ...
+    xcloud.io.stac.StacError: the Dataset was not loaded by xcloud.open_stac (no STAC items in ds.encoding); pass overview= explicitly
+    """
+    items = ds.encoding.get(ITEMS_KEY)
+    if not items:
+        raise StacError(
+            "the Dataset was not loaded by xcloud.open_stac (no STAC items in ds.encoding); "
+            "pass overview= explicitly"
+        )
+    odc_stac = require("odc.stac", "stac", "xcloud.io.stac.load_overview")
+    opts = ds.encoding.get(LOAD_KEY, {})
+    keys = {str(ds[v].attrs.get("stac_asset", v)): v for v in variables}
+    geobox = ds.odc.geobox.zoom_out(factor)
+    kw = dict(opts.get("load_kw", {}))
+    kw.update(
+        bands=list(keys),
+        geobox=geobox,
+        groupby=opts.get("groupby", "solar_day"),
+        chunks={},
+        resampling="average",
+    )
+    for k in ("bbox", "resolution", "crs"):
+        kw.pop(k, None)
+    ov = odc_stac.load(items, **kw).rename({k: v for k, v in keys.items() if k != v})
+    if "time" in ds.dims:
+        ov = ov.sel(time=ds["time"].values, method="nearest")
+    for v in variables:
+        ov[v].attrs = dict(ds[v].attrs)
+    ov.attrs = dict(ds.attrs)
+    return ov
 
 
 def _first_item_per_time(items, times: np.ndarray, groupby: str | None) -> list:

@@ -88,6 +88,9 @@ class ModelSpec:
         ``loader(spec, device) -> Predictor``. Called once per worker process.
     card
         Free-form model card (metrics, training data) for docs and provenance.
+    stages
+        For a cascade, the models it chains, ``(coarse, fine)``: :func:`xcloud.mask` routes
+        with the first and segments with the second. Empty for ordinary models.
     """
 
     name: str
@@ -106,6 +109,7 @@ class ModelSpec:
     licence: str = "unknown"
     extra: str | None = None
     card: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    stages: tuple[str, ...] = ()
 
     @property
     def spectral(self) -> bool:

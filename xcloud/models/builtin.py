@@ -147,6 +147,15 @@ def _load_fine(spec: ModelSpec, device: str) -> FinePredictor:
     return FinePredictor(spec, _load_net(spec, device, FineNet), device)
 
 
+def _load_cascade(spec: ModelSpec, device: str):
+    """``create_model("cascade")`` gives its fine stage: the per-pixel model. The routing
+    itself runs in :func:`xcloud.mask` (:mod:`xcloud.inference.cascade`)."""
+    from xcloud.models._registry import get_spec
+
+    fine = get_spec(spec.stages[1])  # (create_model would re-enter the registry's lock)
+    return fine.loader(fine, device)
+
+
 def _load_coarse(spec: ModelSpec, device: str) -> CoarsePredictor:
     from xcloud.models.coarse import CoarseNet
 
@@ -155,7 +164,7 @@ def _load_coarse(spec: ModelSpec, device: str) -> CoarsePredictor:
 
 #: The coarse classifier's spec. It is *not* in the mask-model registry: its classes are routing
 #: classes (cloudless / overcast / partly_cloudy / nodata), not mask classes, so it cannot run
-#: through ``xcloud.mask``. The cascade loads it with :func:`create_coarse`.
+#: through ``xcloud.mask`` on its own. The cascade loads it with :func:`create_coarse`.
 COARSE_SPEC = ModelSpec(
     name="coarse",
     description="xcloud coarse patch classifier on an overview: cloudless/overcast/partly_cloudy/nodata per cell",
@@ -208,20 +217,22 @@ def _register() -> None:
                 card=_card(FINE_WEIGHTS),
             )
         )
-    if "fine" in _REGISTRY and "cascade" not in _REGISTRY:
-        # Interim default: until the cascade inference core (coarse routing, then fine on the
-        # cells that need it) lands and registers the real "cascade", the default model runs
-        # "fine" on every tile, which is what the cascade gives when every cell is routed to
-        # fine. Registering the real cascade replaces this entry.
+    if "fine" in _REGISTRY and (WEIGHTS_DIR / COARSE_WEIGHTS).exists():
         fine = _REGISTRY["fine"]
         register_model(
             replace(
                 fine,
                 name="cascade",
-                description="cascade (interim: runs 'fine' on every tile; coarse routing not wired yet)",
+                description="default: coarse routing on an overview, 'fine' only where cloud cover is mixed",
+                loader=_load_cascade,
+                weights=None,
+                sha256=f"coarse={COARSE_SHA256} fine={FINE_SHA256}",
+                stages=("coarse", "fine"),
                 card={
-                    **fine.card,
-                    "interim": "runs 'fine' on every tile; coarse routing not wired yet",
+                    "stages": {"coarse": COARSE_SPEC.card, "fine": fine.card},
+                    "route_threshold": COARSE_SPEC.card.get("route_threshold", 0.9),
+                    "note": "create_model('cascade') loads the fine stage; routing happens in "
+                    "xcloud.mask (see xcloud.inference.cascade)",
                 },
             )
         )

@@ -1,0 +1,203 @@
+"""The cascade (``model="cascade"``): routing, pruning, nodata cells, the safety ring and
+bit-for-bit equivalence with ``model="fine"`` when routing is off. Real coarse + fine weights."""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import S2_BANDS
+
+import xcloud
+from xcloud.inference.cascade import CascadeJob, compute_overview, route, run_cascade
+from xcloud.inference.core import MaskJob, run_mask
+
+WL = ((458, 492, 523), (543, 560, 578), (650, 665, 680), (785, 833, 899))
+FINE = MaskJob("fine", ("blue", "green", "red", "nir"), WL, "l2a", device="cpu")
+
+
+def _raise(*args, **kwargs):
+    raise AssertionError("something was computed")
+
+
+class ReadError(RuntimeError):
+    pass
+
+
+def _explode(block):
+    raise ReadError("a skipped chunk was read")
+
+
+@pytest.fixture(scope="module")
+def real512(oncloudn_chip) -> np.ndarray:
+    """(4, 512, 512) float reflectance: the real jaag chip and its mirror images."""
+    x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
+    top = np.concatenate([x, x[..., ::-1]], axis=-1)
+    return np.concatenate([top, top[..., ::-1, :]], axis=-2)
+
+
+def _dataset(x: np.ndarray, chunks=None) -> xr.Dataset:
+    ny, nx = x.shape[-2:]
+    coords = {"y": 5e6 - 10.0 * np.arange(ny), "x": 3e5 + 10.0 * np.arange(nx)}
+    ds = xr.Dataset(
+        {b: (("y", "x"), x[i]) for i, b in enumerate(S2_BANDS)},
+        coords=coords,
+        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
+    )
+    return ds.chunk(chunks) if chunks else ds
+
+
+@pytest.mark.parametrize("chunks", [None, {"y": 256, "x": 256}, {"y": 512, "x": 256}])
+def test_routing_off_equals_fine_bit_for_bit(real512, chunks):
+    ds = _dataset(real512, chunks)
+    fine = ds.cloud.mask("fine").values
+    off = ds.cloud.mask("cascade", routing=False).values
+    np.testing.assert_array_equal(off, fine)
+    thr1 = ds.cloud.mask("cascade", route_threshold=1.0).values
+    np.testing.assert_array_equal(thr1, fine)
+    assert set(np.unique(fine)) - {0, 1, 2, 3} == set()  # a real mask, not all nodata
+
+
+def test_routing_off_probabilities_equal_fine(real512):
+    ds = _dataset(real512, {"y": 256, "x": 256})
+    p_fine = ds.cloud.mask("fine", probabilities=True).values
+    p_off = ds.cloud.mask("cascade", routing=False, probabilities=True).values
+    np.testing.assert_array_equal(p_off, p_fine)
+
+
+def _half_exploding(real512: np.ndarray):
+    """A 512 x 1024 cube: the real scene on the left, blocks that raise if read on the right,
+    and an overview that says the right half holds no data."""
+    left = da.from_array(real512, chunks=(4, 256, 256))
+    right = da.zeros((4, 512, 512), chunks=(4, 256, 256), dtype=np.float32).map_blocks(
+        _explode, dtype=np.float32
+    )
+    x = da.concatenate([left, right], axis=-1)
+    ov = compute_overview(real512, 4)[:4]
+    ov = np.concatenate([ov, np.full_like(ov, np.nan)], axis=-1)
+    return x, ov
+
+
+def test_skipped_units_are_never_read(real512):
+    x, ov = _half_exploding(real512)
+    m, routing = run_cascade(x, CascadeJob(FINE, ring=0), overview=ov)
+    out = m.compute()  # the right half's blocks raise if anything reads them
+    assert (out[:, 512:] == 255).all()
+    assert not routing.unit_fine[:, 2:].any() and routing.unit_fine[:, :2].all()
+    # next to skipped units the halo is edge-replicated, exactly as at the image edge
+    np.testing.assert_array_equal(out[:, :512], run_mask(real512, FINE))
+
+
+def test_safety_ring_reads_neighbours(real512):
+    x, ov = _half_exploding(real512)
+    m, routing = run_cascade(x, CascadeJob(FINE, ring=1), overview=ov)
+    assert routing.unit_fine[:, 2].all() and not routing.unit_fine[:, 3].any()
+    with pytest.raises(ReadError):
+        m.compute()
+
+
+def test_nodata_cells_through_the_accessor(real512):
+    x = real512.copy()
+    x[:, :, 256:] = np.nan  # whole units of nodata: known exactly from the overview
+    ds = _dataset(x, {"y": 256, "x": 256})
+    m, routing = ds.cloud.mask(return_routing=True, ring=0)
+    assert (m.values[:, 256:] == 255).all()
+    assert (routing.cell_class.values[:, 4:] == 3).all()
+    assert routing.trusted.values[:, 4:].all()
+    assert not routing.unit_fine.values[:, 1].any()
+    p = ds.cloud.mask(probabilities=True, ring=0).values
+    assert np.isnan(p[:, :, 256:]).all()
+    np.testing.assert_allclose(p[:, :, :256].astype(np.float32).sum(axis=0), 1.0, atol=2e-3)
+
+
+def _grid(probs: np.ndarray, vmin=1.0, vmax=1.0) -> np.ndarray:
+    """A coarse-pass output ``(6, gy, gx)`` from per-cell probabilities ``(4, gy, gx)``."""
+    gy, gx = probs.shape[-2:]
+    return np.concatenate(
+        [probs, np.full((1, gy, gx), vmin), np.full((1, gy, gx), vmax)]
+    ).astype(np.float32)
+
+
+def test_route_threshold_ring_and_mixed_cells():
+    # 4 x 4 units of 256 px = 16 x 16 cells of 64 px, all confidently cloudless ...
+    probs = np.zeros((4, 16, 16), np.float32)
+    probs[0] = 0.97
+    probs[2] = 0.03
+    probs[:, 0:4, 0:4] = np.array([0.0, 0.95, 0.05, 0.0])[:, None, None]  # unit (0,0) overcast
+    probs[:, 8, 8] = [0.1, 0.1, 0.8, 0.0]  # ... one partly cloudy cell in unit (2, 2)
+    probs[:, 13, 1] = [0.85, 0.0, 0.15, 0.0]  # one unsure cloudless cell in unit (3, 0)
+    starts = np.arange(0, 1025, 256)
+    job = CascadeJob(FINE, route_threshold=0.9, ring=0)
+    r = route(_grid(probs), job, starts, starts)
+    expected = np.zeros((4, 4), bool)
+    expected[2, 2] = expected[3, 0] = True
+    np.testing.assert_array_equal(r.unit_fine, expected)
+    assert r.cell_class[0, 0] == 1 and r.trusted[0, 0] and not r.trusted[8, 8]
+
+    ringed = route(_grid(probs), CascadeJob(FINE, route_threshold=0.9, ring=1), starts, starts)
+    assert ringed.unit_fine[1:4, 1:4].all() and ringed.unit_fine[2:4, 0:2].all()
+    assert not ringed.unit_fine[0, 0] and ringed.fine_fraction == pytest.approx(11 / 16)
+
+    lax = route(_grid(probs), CascadeJob(FINE, route_threshold=0.8, ring=0), starts, starts)
+    assert lax.unit_fine.sum() == 1  # the unsure cell is now trusted
+
+    mixed = _grid(probs, vmin=np.where(np.arange(16) == 5, 0.5, 1.0)[None, :].repeat(16, 0))
+    r_mixed = route(mixed, job, starts, starts)  # cells with some nodata are never trusted
+    assert r_mixed.unit_fine[:, 1].all()
+
+    empty = route(_grid(probs, vmin=0.0, vmax=0.0), job, starts, starts)
+    assert (empty.cell_class == 3).all() and not empty.unit_fine.any()
+
+    off = route(_grid(probs), CascadeJob(FINE, route_threshold=1.0), starts, starts)
+    assert off.unit_fine.all() and not off.trusted.any()
+
+
+def test_overview_dask_equals_numpy(real512):
+    x = real512.copy()
+    x[:, 10:50, 100:300] = np.nan
+    ov_np = compute_overview(x[:, :500, :510], 4)
+    ov_da = compute_overview(da.from_array(x[:, :500, :510], chunks=(4, 256, 256)), 4).compute()
+    np.testing.assert_array_equal(ov_np, ov_da)
+    assert ov_np.shape == (5, 125, 128)
+    assert ov_np[4, 3, 30] == 0.0 and np.isnan(ov_np[0, 3, 30]) and ov_np[4, 100, 100] == 1.0
+
+
+def test_given_overview_keeps_mask_lazy(real512):
+    ds = _dataset(real512, {"y": 256, "x": 256})
+    ov = _dataset(compute_overview(real512, 4)[:4])
+    with dask.config.set(scheduler=_raise):
+        m, routing = ds.cloud.mask(overview=ov, return_routing=True)
+    assert isinstance(m.data, da.Array)
+    assert float(routing.fine_fraction) == pytest.approx(routing.unit_fine.values.mean())
+    assert m.attrs["xcloud_model"] == "cascade" and "coarse=" in m.attrs[
+        "xcloud_model_weights_sha256"
+    ]
+    assert routing.cell_class.attrs["flag_meanings"] == "cloudless overcast partly_cloudy nodata"
+
+
+def test_routing_dataset_over_time(real512):
+    x = np.stack([real512, real512[..., ::-1]], axis=1)  # (band, time, y, x)
+    ds = xr.Dataset(
+        {b: (("time", "y", "x"), x[i]) for i, b in enumerate(S2_BANDS)},
+        coords={"time": np.array(["2024-01-01", "2024-01-06"], dtype="datetime64[ns]")},
+        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
+    ).chunk({"time": 1, "y": 256, "x": 256})
+    m, routing = ds.cloud.mask(return_routing=True)
+    assert m.dims == ("time", "y", "x") and m.chunks == ((1, 1), (256, 256), (256, 256))
+    assert routing.fine_fraction.dims == ("time",)
+    assert routing.cell_class.shape == (2, 8, 8) and routing.unit_fine.shape == (2, 2, 2)
+
+
+def test_bad_cascade_arguments(real512):
+    ds = _dataset(real512)
+    with pytest.raises(ValueError, match="return_routing=True needs a cascade"):
+        ds.cloud.mask("fine", return_routing=True)
+    with pytest.raises(ValueError, match="overview_factor"):
+        ds.cloud.mask(overview_factor=3)
+    bad = _dataset(compute_overview(real512, 8)[:4])
+    with pytest.raises(ValueError, match="factor 4"):
+        ds.cloud.mask(overview=bad)
+    with pytest.raises(xcloud.XCloudError, match="lacks the variables"):
+        ds.cloud.mask(overview=bad.drop_vars("B08"))

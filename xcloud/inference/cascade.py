@@ -1,0 +1,499 @@
+"""The coarse-to-fine cascade over a numpy or dask array (no xarray here).
+
+1. **Overview**: the cube is block-averaged by ``overview_factor`` (nodata ignored), with the
+   fraction of valid pixels under each overview pixel as an extra channel; or the caller hands
+   in an overview read elsewhere (COG overviews from STAC).
+2. **Routing**: the ``coarse`` model classifies every grid cell (16 x 16 overview pixels, i.e.
+   ``16 * overview_factor`` full-resolution pixels) as cloudless / overcast / partly_cloudy /
+   nodata. A cell is *trusted* when it is cloudless or overcast with probability
+   ``>= route_threshold`` and all its pixels are valid; cells with no valid pixel are nodata
+   (exact, from the overview's valid fraction). This pass is computed eagerly: it is small.
+3. **Pruned graph**: the cube is cut into routing units (``unit`` pixels, one fine-model
+   stride by default). A unit whose cells are all trusted becomes a constant block (0 clear,
+   1 cloud, 255 nodata per cell) whose task has *no dependency on the full-resolution data*.
+   Every other unit, plus a ``ring`` of units around it, runs the fine model through the
+   same two stages as :func:`xcloud.inference.core.run_mask`; halos are read only from
+   neighbouring units that also run the fine model, and edge-replicated next to skipped ones.
+
+With routing disabled (``route_threshold >= 1``) every unit runs the fine model with full halos,
+and the result equals ``run_mask`` with the fine model bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+
+from xcloud.inference.core import MaskJob, _stage_a, _stage_b, work_chunks
+from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
+from xcloud.models import CLASSES, NODATA, get_spec
+
+__all__ = ["ROUTE_CLASSES", "CascadeJob", "Routing", "compute_overview", "run_cascade"]
+
+#: The coarse model's classes, in its channel order (the codes of :attr:`Routing.cell_class`).
+ROUTE_CLASSES = ("cloudless", "overcast", "partly_cloudy", "nodata")
+#: Mask code that fills a skipped cell of each routing class (partly_cloudy is never skipped).
+_FILL = np.array([CLASSES["clear"], CLASSES["cloud"], NODATA, NODATA], dtype=np.uint8)
+#: Overview pixels per coarse grid cell, along each axis (the coarse network's stride).
+CELL_OVERVIEW_PX = 16
+
+
+@dataclass(frozen=True)
+class CascadeJob:
+    """The cascade's settings; small and picklable like :class:`MaskJob`.
+
+    Attributes
+    ----------
+    fine
+        The fine model's job (bands, wavelengths, level, device, batch size).
+    route_threshold
+        Minimum coarse-model probability for a cloudless / overcast cell to be trusted.
+        ``>= 1`` disables routing: every unit runs the fine model.
+    ring
+        Units around each fine unit that also run the fine model (a safety margin against
+        clouds the coarse model missed at the edge of a cloud field).
+    overview_factor
+        Block-averaging factor of the overview; a grid cell is ``16 * overview_factor`` pixels.
+    unit
+        Edge of a routing unit in pixels; a multiple of the fine model's tile stride (default:
+        one stride) and of the cell size.
+    """
+
+    fine: MaskJob
+    route_threshold: float = 0.9
+    ring: int = 1
+    overview_factor: int = 4
+    unit: int | None = None
+
+    @property
+    def routing(self) -> bool:
+        return self.route_threshold < 1.0
+
+    @property
+    def cell(self) -> int:
+        return CELL_OVERVIEW_PX * self.overview_factor
+
+    def unit_size(self) -> int:
+        stride = get_spec(self.fine.model).stride
+        unit = self.unit or stride
+        if unit % stride or unit % self.cell:
+            raise ValueError(
+                f"unit={unit} px must be a multiple of the fine model's tile stride ({stride} px) "
+                f"and of the coarse cell ({self.cell} px = 16 x overview_factor "
+                f"{self.overview_factor}); try unit={math.lcm(stride, self.cell)}"
+            )
+        return unit
+
+
+@dataclass
+class Routing:
+    """What the coarse pass decided, per leading index (time step).
+
+    Attributes
+    ----------
+    cell_class
+        ``(..., gy, gx)`` int8 coarse class per cell (indices into :data:`ROUTE_CLASSES`).
+    cell_probability
+        ``(..., gy, gx)`` float32 probability of that class (1 for exact nodata cells).
+    trusted
+        ``(..., gy, gx)`` bool, cells filled without running the fine model.
+    unit_fine
+        ``(..., uy, ux)`` bool, routing units that ran the fine model (ring included).
+    cell, unit
+        Cell and unit edge in full-resolution pixels.
+    """
+
+    cell_class: np.ndarray
+    cell_probability: np.ndarray
+    trusted: np.ndarray
+    unit_fine: np.ndarray
+    cell: int
+    unit: int
+    unit_starts: tuple[np.ndarray, np.ndarray] = field(repr=False)
+
+    @property
+    def fine_fraction(self) -> np.ndarray:
+        """Fraction of units that ran the fine model, per leading index."""
+        return self.unit_fine.reshape(self.unit_fine.shape[:-2] + (-1,)).mean(axis=-1)
+
+
+# --------------------------------------------------------------------------- overview
+
+
+def _overview_block(block: np.ndarray, f: int) -> np.ndarray:
+    """``(..., C, h, w)`` -> ``(..., C + 1, ceil(h/f), ceil(w/f))``: nodata-ignoring block means
+    and, as the last channel, the fraction of valid pixels among those inside the image."""
+    *lead, c, h, w = block.shape
+    ph, pw = (-h) % f, (-w) % f
+    x = block.astype(np.float32, copy=False)
+    valid = np.isfinite(x).all(axis=-3)
+    inside = np.ones(valid.shape, dtype=bool)
+    if ph or pw:
+        pad = [(0, 0)] * len(lead) + [(0, ph), (0, pw)]
+        x = np.pad(x, [(0, 0)] * (len(lead) + 1) + [(0, ph), (0, pw)], constant_values=np.nan)
+        valid = np.pad(valid, pad, constant_values=False)
+        inside = np.pad(inside, pad, constant_values=False)
+    hy, hx = (h + ph) // f, (w + pw) // f
+    xs = np.where(valid[..., None, :, :], x, 0.0).reshape(*lead, c, hy, f, hx, f).sum(axis=(-3, -1))
+    nv = valid.reshape(*lead, hy, f, hx, f).sum(axis=(-3, -1)).astype(np.float32)
+    ni = inside.reshape(*lead, hy, f, hx, f).sum(axis=(-3, -1)).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = xs / nv[..., None, :, :]
+    return np.concatenate([mean, (nv / ni)[..., None, :, :]], axis=-3).astype(np.float32)
+
+
+def compute_overview(x, factor: int):
+    """Lazy (dask) or eager (numpy) overview of ``(..., C, y, x)`` reflectance.
+
+    Returns ``(..., C + 1, ceil(y/f), ceil(x/f))``: the mean of the valid pixels under each
+    overview pixel (NaN where none), then the fraction of valid pixels.
+
+    >>> x = np.ones((2, 8, 8), dtype="float32"); x[:, :4, :4] = np.nan
+    >>> ov = compute_overview(x, 4)
+    >>> ov.shape, ov[2].tolist()
+    ((3, 2, 2), [[0.0, 1.0], [1.0, 1.0]])
+    """
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover
+        da = None
+    if da is None or not isinstance(x, da.Array):
+        return _overview_block(np.asarray(x), factor)
+    for axis in (-2, -1):
+        if any(c % factor for c in x.chunks[axis][:-1]):
+            raise ValueError(
+                f"chunks {x.chunks[axis]} are not multiples of the overview factor {factor}"
+            )
+    chunks = x.chunks[:-3] + (
+        (x.shape[-3] + 1,),
+        tuple(math.ceil(c / factor) for c in x.chunks[-2]),
+        tuple(math.ceil(c / factor) for c in x.chunks[-1]),
+    )
+    return x.map_blocks(
+        _overview_block, factor, chunks=chunks, dtype=np.float32, name="xcloud-overview"
+    )
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def _coarse_block(ov: np.ndarray, job: CascadeJob) -> np.ndarray:
+    """Overview ``(..., C + 1, h, w)`` -> ``(..., 6, gy, gx)``: the 4 coarse probabilities, the
+    minimum and the maximum valid fraction of each cell."""
+    from xcloud.models.builtin import create_coarse
+
+    lead = ov.shape[:-3]
+    ov = ov.reshape((-1,) + ov.shape[-3:])
+    n, _, h, w = ov.shape
+    img, vfrac = ov[:, :-1], ov[:, -1]
+    filled = np.where(np.isfinite(img), img, 0.0).astype(np.float32)
+    device = resolve_device(job.fine.device)
+    coarse = create_coarse(device)
+    with INFERENCE_LOCK:
+        configure_torch_threads()
+        probs = coarse.predict_grid(
+            filled,
+            bands=job.fine.bands,
+            wavelengths=np.asarray(job.fine.wavelengths, dtype=np.float32),
+            level=job.fine.level,
+        )
+    c = CELL_OVERVIEW_PX
+    gy, gx = math.ceil(h / c), math.ceil(w / c)
+    probs = probs[:, :, :gy, :gx]
+    pad = ((0, 0), (0, gy * c - h), (0, gx * c - w))
+    vmin = np.pad(vfrac, pad, constant_values=np.inf).reshape(n, gy, c, gx, c).min(axis=(2, 4))
+    vmax = np.pad(vfrac, pad, constant_values=-np.inf).reshape(n, gy, c, gx, c).max(axis=(2, 4))
+    out = np.concatenate([probs, vmin[:, None], vmax[:, None]], axis=1).astype(np.float32)
+    return out.reshape(lead + out.shape[1:])
+
+
+def _coarse_pass(ov, job: CascadeJob) -> np.ndarray:
+    """Run the coarse model on an overview (numpy, or dask computed now: it is small)."""
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover
+        da = None
+    if da is None or not isinstance(ov, da.Array):
+        return _coarse_block(np.asarray(ov, dtype=np.float32), job)
+    c = CELL_OVERVIEW_PX
+    ov = ov.rechunk({ov.ndim - 3: -1, ov.ndim - 2: -1, ov.ndim - 1: -1})
+    chunks = ov.chunks[:-3] + ((6,), (math.ceil(ov.shape[-2] / c),), (math.ceil(ov.shape[-1] / c),))
+    grid = ov.map_blocks(_coarse_block, job, chunks=chunks, dtype=np.float32, name="xcloud-coarse")
+    return np.asarray(grid.compute())
+
+
+def _dilate(a: np.ndarray, r: int) -> np.ndarray:
+    """Binary dilation of the last two axes by a (2r+1)^2 square."""
+    out = a.copy()
+    for _ in range(r):
+        p = np.pad(out, [(0, 0)] * (a.ndim - 2) + [(1, 1), (1, 1)])
+        grown = np.zeros_like(out)
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                grown |= p[..., dy : dy + out.shape[-2], dx : dx + out.shape[-1]]
+        out = grown
+    return out
+
+
+def route(
+    grid: np.ndarray,
+    job: CascadeJob,
+    starts_y: np.ndarray,
+    starts_x: np.ndarray,
+) -> Routing:
+    """Decide, from the coarse pass's output, which units run the fine model."""
+    probs, vmin, vmax = grid[..., :4, :, :], grid[..., 4, :, :], grid[..., 5, :, :]
+    cls = probs.argmax(axis=-3).astype(np.int8)
+    p = probs.max(axis=-3)
+    empty = vmax <= 0  # no valid pixel: nodata, known exactly
+    full = vmin >= 1
+    cls[empty] = ROUTE_CLASSES.index("nodata")
+    p = np.where(empty, 1.0, p).astype(np.float32)
+    if job.routing:
+        uniform = (cls == 0) | (cls == 1)
+        trusted = empty | (full & uniform & (p >= job.route_threshold))
+    else:
+        trusted = np.zeros(cls.shape, dtype=bool)
+    cell = job.cell
+    ny, nx = len(starts_y) - 1, len(starts_x) - 1
+    unit_fine = np.zeros(cls.shape[:-2] + (ny, nx), dtype=bool)
+    for j in range(ny):
+        cy = slice(starts_y[j] // cell, math.ceil(starts_y[j + 1] / cell))
+        for i in range(nx):
+            cx = slice(starts_x[i] // cell, math.ceil(starts_x[i + 1] / cell))
+            unit_fine[..., j, i] = ~trusted[..., cy, cx].all(axis=(-2, -1))
+    unit_fine = _dilate(unit_fine, job.ring) if job.routing else unit_fine
+    return Routing(cls, p, trusted, unit_fine, cell, job.unit_size(), (starts_y, starts_x))
+
+
+# --------------------------------------------------------------------------- pruned graph
+
+
+def _take(block: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    return block[..., y0 : y1 or None, x0 : x1 or None]
+
+
+def _fine_unit_a(core, n, s, w, e, nw, ne, sw, se, *, a_kw, h, origin, core_y, core_x):
+    """Stage A for one fine unit: assemble the halo from the neighbours that were read (edge
+    replication stands in for the others, see :func:`_stage_a`) and run the tiles."""
+    have_n, have_s, have_w, have_e = (v is not None for v in (n, s, w, e))
+    if have_w or have_e:
+        # corners: the corner unit's pixels when it was read, else the N/S strip replicated
+        def corner(strip, c, side):
+            if c is not None:
+                return c
+            col = strip[..., :, :1] if side == "w" else strip[..., :, -1:]
+            return np.repeat(col, h, axis=-1)
+
+        rows = []
+        if have_n:
+            rows.append([corner(n, nw, "w")] * have_w + [n] + [corner(n, ne, "e")] * have_e)
+        rows.append([w] * have_w + [core] + [e] * have_e)
+        if have_s:
+            rows.append([corner(s, sw, "w")] * have_w + [s] + [corner(s, se, "e")] * have_e)
+        block = np.concatenate([np.concatenate(r, axis=-1) for r in rows], axis=-2)
+    else:
+        block = np.concatenate([v for v in (n, core, s) if v is not None], axis=-2)
+    return _stage_a(block, core_y=core_y, core_x=core_x, origin=origin, **a_kw)
+
+
+def _fine_unit_b(own, n, s, w, e, nw, ne, sw, se, *, b_kw, h):
+    """Stage B for one fine unit: overlap-add with the neighbours that ran (zeros elsewhere,
+    exactly as ``da.overlap(..., boundary=0)`` gives at the image edge), then label."""
+    d = 2 * h
+    cy, cx = own.shape[-2], own.shape[-1]
+    buf = np.zeros(own.shape[:-2] + (cy + 2 * d, cx + 2 * d), dtype=own.dtype)
+    buf[..., d : d + cy, d : d + cx] = own
+    pieces = {
+        (-1, 0): n, (1, 0): s, (0, -1): w, (0, 1): e,
+        (-1, -1): nw, (-1, 1): ne, (1, -1): sw, (1, 1): se,
+    }  # fmt: skip
+    for (dy, dx), v in pieces.items():
+        if v is None:
+            continue
+        sy = slice(v.shape[-2] - d, None) if dy < 0 else slice(0, d) if dy > 0 else slice(None)
+        sx = slice(v.shape[-1] - d, None) if dx < 0 else slice(0, d) if dx > 0 else slice(None)
+        ty = slice(0, d) if dy < 0 else slice(d + cy, None) if dy > 0 else slice(d, d + cy)
+        tx = slice(0, d) if dx < 0 else slice(d + cx, None) if dx > 0 else slice(d, d + cx)
+        buf[..., ty, tx] = v[..., sy, sx]
+    return _stage_b(buf, **b_kw)
+
+
+def _fill_unit(
+    codes: np.ndarray, n_classes: int, class_codes: tuple[int, ...], probabilities: bool
+):
+    """A skipped unit: its cells' fill codes (uint8), or one-hot probabilities (float16)."""
+    if not probabilities:
+        return codes
+    out = np.zeros(codes.shape[:-2] + (n_classes,) + codes.shape[-2:], dtype=np.float16)
+    for k, code in enumerate(class_codes):
+        out[..., k, :, :][codes == code] = 1
+    out[np.broadcast_to((codes == NODATA)[..., None, :, :], out.shape)] = np.nan
+    return out
+
+
+def _regular(n: int, size: int) -> tuple[int, ...]:
+    return (size,) * (n // size) + ((n % size,) if n % size else ())
+
+
+_NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def run_cascade(
+    x,
+    job: CascadeJob,
+    *,
+    probabilities: bool = False,
+    overview=None,
+):
+    """Cloud-mask ``(..., band, y, x)`` reflectance with the cascade.
+
+    Parameters
+    ----------
+    x
+        numpy or dask array, float reflectance, NaN where nodata.
+    job
+        :class:`CascadeJob`.
+    probabilities
+        Return float16 ``(..., class, y, x)`` probabilities (one-hot in skipped units).
+    overview
+        Optional ``(..., band, y/f, x/f)`` overview at ``job.overview_factor`` (e.g. read from
+        COG overviews); by default it is computed from ``x``.
+
+    Returns
+    -------
+    ``(mask, routing)``: an array of the same kind as ``x`` (dask stays lazy except for the small
+    coarse pass, computed now) and the :class:`Routing` it used.
+
+    Examples
+    --------
+    >>> x = np.full((4, 512, 512), 0.04, dtype="float32")
+    >>> fine = MaskJob("fine", ("blue", "green", "red", "nir"),
+    ...                ((458, 492, 523), (543, 560, 578), (650, 665, 680), (785, 833, 899)), "l2a")
+    >>> m, routing = run_cascade(x, CascadeJob(fine))
+    >>> m.shape, routing.unit_fine.shape
+    ((512, 512), (2, 2))
+    """
+    import dask
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+
+    spec = get_spec(job.fine.model)
+    tile, overlap = spec.tile_size, spec.overlap
+    h = overlap // 2
+    k = len(spec.classes)
+    codes = tuple(CLASSES[c] for c in spec.classes)
+    unit = job.unit_size()
+    if x.ndim < 3:
+        raise ValueError(f"expected an array (..., band, y, x), got shape {x.shape}")
+    eager = not isinstance(x, da.Array)
+    lead_shape = x.shape[:-3]
+    Y, X = x.shape[-2:]
+
+    if job.routing:
+        cy = work_chunks(_regular(Y, unit), unit, h)
+        cx = work_chunks(_regular(X, unit), unit, h)
+    elif eager:  # one block, exactly as run_mask's numpy path
+        cy, cx = (Y,), (X,)
+    else:  # run_mask's chunking, so that the sums (and labels) are bit for bit the same
+        cy, cx = (work_chunks(x.chunks[a], spec.stride, h) for a in (-2, -1))
+    chunks = tuple((1,) * n for n in lead_shape) + ((x.shape[-3],), cy, cx)
+    xw = da.from_array(x, chunks=chunks) if eager else x.rechunk(chunks)
+    starts_y, starts_x = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
+
+    # 1-2. overview and routing (eager)
+    if overview is None:
+        if job.routing:
+            overview = compute_overview(xw, job.overview_factor)
+    elif overview.shape[-3] == x.shape[-3]:  # no valid-fraction channel: derive it from NaN
+        ov = np.asarray(overview, dtype=np.float32)
+        overview = np.concatenate([ov, np.isfinite(ov).all(axis=-3, keepdims=True)], axis=-3)
+    gy, gx = math.ceil(Y / job.cell), math.ceil(X / job.cell)
+    if job.routing:
+        grid = _coarse_pass(overview, job)
+        if grid.shape[-2:] != (gy, gx):
+            raise ValueError(
+                f"the overview gives a {grid.shape[-2:]} cell grid, the cube needs ({gy}, {gx}): "
+                f"pass an overview at factor {job.overview_factor} of the cube's grid"
+            )
+    else:
+        grid = np.zeros(lead_shape + (6, gy, gx), dtype=np.float32)
+        grid[..., 2, :, :] = 1.0  # partly cloudy everywhere, all valid
+        grid[..., 4:, :, :] = 1.0
+    routing = route(grid, job, starts_y, starts_x)
+    fill_codes = _FILL[routing.cell_class.astype(np.intp)]
+
+    # 3. the pruned graph
+    token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
+    name_s, name_a, name_out = (f"xcloud-cascade-{p}-{token}" for p in ("halo", "tiles", "mask"))
+    a_kw = dict(job=job.fine, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
+    b_kw = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
+    ny, nx = len(cy), len(cx)
+    dsk: dict = {}
+    for li in np.ndindex(*lead_shape):
+        fine = routing.unit_fine[li]
+        for j in range(ny):
+            for i in range(nx):
+                y0, y1, x0, x1 = starts_y[j], starts_y[j + 1], starts_x[i], starts_x[i + 1]
+                out_key = (name_out,) + li + ((0,) if probabilities else ()) + (j, i)
+                if not fine[j, i]:
+                    cells = fill_codes[li][
+                        y0 // job.cell : math.ceil(y1 / job.cell),
+                        x0 // job.cell : math.ceil(x1 / job.cell),
+                    ]
+                    block = np.repeat(np.repeat(cells, job.cell, 0), job.cell, 1)
+                    o0, o1 = y0 - (y0 // job.cell) * job.cell, x0 - (x0 // job.cell) * job.cell
+                    block = block[o0 : o0 + y1 - y0, o1 : o1 + x1 - x0].reshape(
+                        (1,) * len(lead_shape) + (y1 - y0, x1 - x0)
+                    )
+                    dsk[out_key] = (partial(_fill_unit, block, k, codes, probabilities),)
+                    continue
+                src = (xw.name,) + li + (0,)
+                nbrs_a, nbrs_b = [], []
+                for dy, dx in _NEIGHBOURS:
+                    jj, ii = j + dy, i + dx
+                    if not (0 <= jj < ny and 0 <= ii < nx and fine[jj, ii]):
+                        nbrs_a.append(None)
+                        nbrs_b.append(None)
+                        continue
+                    if (dy and dx) and not (fine[jj, i] and fine[j, ii]):
+                        nbrs_a.append(None)  # corner only needed when both sides are read
+                    else:
+                        ys = (-h, 0) if dy < 0 else (0, h) if dy > 0 else (0, 0)
+                        xs = (-h, 0) if dx < 0 else (0, h) if dx > 0 else (0, 0)
+                        key = (name_s,) + li + (j, i, dy, dx)
+                        dsk[key] = (_take, src + (jj, ii), *ys, *xs)
+                        nbrs_a.append(key)
+                    nbrs_b.append((name_a,) + li + (jj, ii))
+                has = dict(zip(_NEIGHBOURS, (v is not None for v in nbrs_a), strict=True))
+                origin = (int(y0 - h * has[(-1, 0)]), int(x0 - h * has[(0, -1)]))
+                dsk[(name_a,) + li + (j, i)] = (
+                    partial(
+                        _fine_unit_a,
+                        a_kw=a_kw,
+                        h=h,
+                        origin=origin,
+                        core_y=(int(y0), int(y1)),
+                        core_x=(int(x0), int(x1)),
+                    ),
+                    src + (j, i),
+                    *nbrs_a,
+                )
+                dsk[out_key] = (
+                    partial(_fine_unit_b, b_kw=b_kw, h=h),
+                    (name_a,) + li + (j, i),
+                    *nbrs_b,
+                )
+    graph = HighLevelGraph.from_collections(name_out, dsk, dependencies=[xw])
+    lead_chunks = tuple((1,) * n for n in lead_shape)
+    if probabilities:
+        out = da.Array(graph, name_out, lead_chunks + ((k,), cy, cx), dtype=np.float16)
+    else:
+        out = da.Array(graph, name_out, lead_chunks + (cy, cx), dtype=np.uint8)
+    if eager:
+        return out.compute(scheduler="sync"), routing
+    target = x.chunks[:-3] + (((k,),) if probabilities else ()) + x.chunks[-2:]
+    return (out.rechunk(target) if out.chunks != target else out), routing
