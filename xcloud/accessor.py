@@ -33,6 +33,39 @@ class _CloudAccessor:
 
         return to_zarr(self._obj, store, **kwargs)
 
+    def plot(self, ax=None, **kwargs):
+        """Show a ``cloud_mask`` in class colours with a legend; see :func:`xcloud.plot.plot_mask`.
+
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import numpy as np, xarray as xr, xcloud
+        >>> m = xr.DataArray(np.zeros((2, 8, 8), "uint8"), dims=("time", "y", "x"))
+        >>> len(m.cloud.plot())  # one panel per time step
+        2
+        """
+        from xcloud.plot import plot_mask
+
+        return plot_mask(self._obj, ax, **kwargs)
+
+    def plot_rgb(self, mask=None, **kwargs):
+        """True-colour quicklook with an optional mask overlay; see :func:`xcloud.plot.plot_rgb`.
+
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import numpy as np, xarray as xr, xcloud
+        >>> ds = xr.Dataset({b: (("y", "x"), np.full((8, 8), 0.1, "float32"))
+        ...                  for b in ["red", "green", "blue"]})
+        >>> ds.cloud.plot_rgb().get_title()
+        'true colour'
+        """
+        from xcloud.plot import plot_rgb
+
+        return plot_rgb(self._obj, mask=mask, **kwargs)
+
+    def plot_cloud_fraction(self, ax=None, **kwargs):
+        """Cloud and nodata fraction over time; see :func:`xcloud.plot.plot_cloud_fraction`."""
+        from xcloud.plot import plot_cloud_fraction
+
+        return plot_cloud_fraction(self._obj, ax, **kwargs)
+
 
 @xr.register_dataset_accessor("cloud")
 class CloudDatasetAccessor(_CloudAccessor):
