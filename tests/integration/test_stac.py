@@ -746,3 +746,38 @@ def test_cql2_filter_through_pgstac(pgstac_server, tmp_path, capsys):
     args += ["--filter", json.dumps(f), "--out", str(out), "--model", TEST_MODEL]
     assert main([*args, "--chunks", "128", "--workers", "0", "--quiet"]) == 0
     assert sorted(xr.open_zarr(out).attrs["stac_item_ids"]) == want
+
+
+def test_cascade_reads_its_overview_from_the_cogs(stac_server):
+    """A cube from open_stac gives the cascade its overview from the COGs themselves, on the
+    cube's grid at 4x the pixel size; it matches the overview coarsened from the full cube."""
+    import xcloud
+    from xcloud.inference.cascade import compute_overview
+    from xcloud.io.stac import load_overview, open_stac
+
+    ds = open_stac(stac_server, COLLECTION, datetime=GOOD, chunks={"x": 128, "y": 128})
+    ds = ds.isel(time=slice(0, 2))
+    VARS = ["blue", "green", "red", "nir"]
+    assert ds.encoding.get("xcloud_stac_items")  # so xcloud.mask reads the COG overviews
+    ov = load_overview(ds, VARS, 4)
+    assert ov.sizes["y"] == -(-ds.sizes["y"] // 4) and ov.sizes["x"] == -(-ds.sizes["x"] // 4)
+    np.testing.assert_array_equal(ov["time"].values, ds["time"].values)
+    read = np.stack([ov[b].values for b in VARS], axis=1).astype(np.float32)
+    cube = np.stack([ds[b].values for b in VARS], axis=1).astype(np.float32)
+    coarsened = compute_overview(cube, 4)[:, :4]
+    # the COGs' own overviews are resampled by GDAL (not an exact block mean): close, not equal
+    assert np.abs(read - coarsened).mean() < 0.01 * coarsened.mean()
+
+    m, routing = xcloud.mask(ds, return_routing=True)
+    m_cube, routing_cube = xcloud.mask(ds, overview=_coarsened(ds), return_routing=True)
+    assert (routing.cell_class.values == routing_cube.cell_class.values).mean() >= 0.9
+    assert m.dims == ("time", "y", "x") and (m.values != 255).all()
+    assert (m.values == m_cube.values).mean() >= 0.99
+
+
+def _coarsened(ds):
+    """The overview coarsened from the full cube, as a Dataset the cascade accepts."""
+    out = ds.coarsen(y=4, x=4, boundary="pad").mean()
+    for v in out.data_vars:
+        out[v].attrs = dict(ds[v].attrs)
+    return out

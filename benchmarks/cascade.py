@@ -1,0 +1,353 @@
+"""The cascade against the fine model everywhere, on a large cube of real Sentinel-2 scenes.
+
+The cube is written as a tiled, deflate-compressed GeoTIFF with averaged overviews (a COG, as
+STAC catalogues serve), 256 px blocks, and read back with rioxarray in 256 px dask chunks, so
+decoding is part of the cost, as it is for users. Side by side in one run:
+
+* ``fine``: the fine model on every chunk (reads every chunk);
+* ``cascade``: the default cascade, overview read from the file's own overview level (factor 4,
+  as :func:`xcloud.open_stac` cubes do), fine model only on routed units;
+* ``cascade, overview from cube``: the same, but the overview coarsened from the full-resolution
+  cube (what a cube with no overviews gets: every chunk is read once for the overview).
+
+Two mosaics, both of real scenes only:
+
+* ``oncloudn``: the 32 labelled On Cloud N chips (512 px, L2A), 4 x 8: 2048 x 4096 px, every
+  chip once. Their cloud cover is 0-100 % (mean about 45 %): mostly broken cloud.
+* ``mixed``: a 4096 x 4096 px cube that adds a realistic share of uniform areas, as a
+  Sentinel-2 archive has (cloud cover there is U-shaped: most scenes are nearly clear or nearly
+  overcast): the 32 On Cloud N chips, plus 16 clear tiles (SEN12MS-CR clear patches and
+  EuroSAT chips, L1C, assembled into 512 px tiles) and 16 overcast tiles (the fully cloudy On
+  Cloud N chips). **Uniform tiles repeat** (flipped / rotated) because ``shared/data`` holds
+  only ~1.2 Mpx of clear imagery; the repetition is stated in the results.
+
+Printed per mosaic: wall time of each variant and the ratio fine / cascade, the fraction of
+routing units that ran the fine model, full-resolution bytes read, pixel agreement of the
+cascade with ``fine``, and cloud F1 / OA of both against the human labels where they exist
+(On Cloud N labels: cloud vs clear; the ``mixed`` clear tiles count as clear, overcast tiles as
+labelled). Results go to ``benchmarks/results/cascade.json``.
+
+Run
+---
+    .venv/bin/python benchmarks/cascade.py [--mosaic oncloudn mixed] [--threshold T] [--ring R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _metrics import confusion, machine_info, scores  # noqa: E402
+
+BANDS = ("B02", "B03", "B04", "B08")
+TILE = 512
+
+
+def _oncloudn():
+    from xcloud.train.data import load_oncloudn
+
+    chips = load_oncloudn(split="train") + load_oncloudn(split="val")
+    # training codes: 4 = cloud (incl. thin), 5 = clear (incl. shadow)
+    return [(c.image, np.where(c.label == 4, 1, np.where(c.label == 5, 0, 255))) for c in chips]
+
+
+def _clear_tiles(n: int, rng: np.random.Generator):
+    from xcloud.train.data import load_clear
+
+    scenes = load_clear()
+    pick = {"sen12mscr": [], "eurosat": []}
+    for s in scenes:
+        idx = [s.bands.index(b) for b in BANDS]
+        pick[s.source].append(s.image[idx])
+    tiles = []
+    sen = pick["sen12mscr"]
+    eu = pick["eurosat"]
+    k = 0
+    while len(tiles) < n:
+        if sen and k % 2 == 0:  # four SEN12MS-CR 256 px patches
+            q = [sen[(k * 2 + i) % len(sen)] for i in range(4)]
+            t = np.concatenate(
+                [np.concatenate(q[:2], axis=-1), np.concatenate(q[2:], axis=-1)], axis=-2
+            )
+        else:  # 8 x 8 EuroSAT chips of 64 px
+            chips = [eu[int(i)] for i in rng.choice(len(eu), 64, replace=False)]
+            rows = [np.concatenate(chips[r * 8 : r * 8 + 8], axis=-1) for r in range(8)]
+            t = np.concatenate(rows, axis=-2)
+        tiles.append(np.rot90(t, k % 4, axes=(-2, -1)))
+        k += 1
+    return [(t, np.zeros(t.shape[-2:], np.int64)) for t in tiles]
+
+
+def build(name: str, seed: int = 0):
+    """``(4, H, W)`` float32 reflectance, ``(H, W)`` labels (0 clear, 1 cloud, 255 unknown)."""
+    rng = np.random.default_rng(seed)
+    chips = _oncloudn()
+    if name == "oncloudn":
+        cols = 8
+        tiles = chips
+        note = "32 On Cloud N chips, each once"
+    elif name == "mixed":
+        cols = 8
+        overcast = [c for c in chips if (c[1] == 1).mean() > 0.99]
+        over = [
+            (np.rot90(overcast[i % len(overcast)][0], i // len(overcast) + 1, axes=(-2, -1)),
+             np.ones((TILE, TILE), np.int64))
+            for i in range(16)
+        ]  # fmt: skip
+        tiles = chips + _clear_tiles(16, rng) + over
+        order = rng.permutation(len(tiles))
+        tiles = [tiles[i] for i in order]
+        note = (
+            f"32 On Cloud N chips once + 16 clear tiles (SEN12MS-CR / EuroSAT, repeated with "
+            f"rotations) + 16 overcast tiles ({len(overcast)} fully cloudy On Cloud N chips, "
+            "repeated with rotations)"
+        )
+    else:
+        raise SystemExit(f"unknown mosaic {name!r}; expected oncloudn or mixed")
+    rows = len(tiles) // cols
+    img = np.concatenate(
+        [np.concatenate([t[0] for t in tiles[r * cols : (r + 1) * cols]], -1) for r in range(rows)],
+        -2,
+    )
+    lab = np.concatenate(
+        [np.concatenate([t[1] for t in tiles[r * cols : (r + 1) * cols]], -1) for r in range(rows)],
+        -2,
+    )
+    return np.ascontiguousarray(img, dtype=np.float32), lab.astype(np.uint8), note
+
+
+def write_cog(img: np.ndarray, path: Path) -> None:
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.transform import from_origin
+
+    dn = np.clip(np.round(img * 10000), 1, 65535).astype(np.uint16)
+    profile = dict(
+        driver="GTiff", width=dn.shape[-1], height=dn.shape[-2], count=dn.shape[0], dtype="uint16",
+        crs="EPSG:32633", transform=from_origin(300000, 5000000, 10, 10), nodata=0,
+        tiled=True, blockxsize=256, blockysize=256, compress="deflate",
+    )  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(dn)
+        dst.build_overviews([2, 4, 8], Resampling.average)
+
+
+def _open(path: Path, overview_level: int | None = None):
+    import rioxarray
+
+    kw = {} if overview_level is None else {"overview_level": overview_level}
+    arr = rioxarray.open_rasterio(path, chunks={"band": -1, "y": 256, "x": 256}, lock=False, **kw)
+    arr = arr.assign_coords(band=list(BANDS))
+    arr.attrs.update({"platform": "sentinel-2a"})
+    return arr
+
+
+class ReadCounter:
+    """Counts the source-chunk tasks dask runs (each one decodes one 256 px block of 4 bands)."""
+
+    def __init__(self, name: str):
+        from dask.callbacks import Callback
+
+        self.name, self.n = name, 0
+        outer = self
+
+        class _CB(Callback):
+            def _posttask(self, key, result, dsk, state, id):
+                k = key[0] if isinstance(key, tuple) else key
+                if isinstance(k, str) and k == outer.name:
+                    outer.n += 1
+
+        self.cb = _CB()
+
+
+def _timed(fn, counter: ReadCounter | None = None):
+    t = time.perf_counter()
+    if counter is None:
+        out = fn()
+    else:
+        with counter.cb:
+            out = fn()
+    return out, time.perf_counter() - t
+
+
+def _acc(pred: np.ndarray, lab: np.ndarray) -> dict:
+    valid = (lab != 255) & (pred != 255)
+    cloudy = np.isin(pred, (1, 2))
+    s = scores(confusion(cloudy, lab == 1, valid))
+    return {k: s[k] for k in ("oa", "f1", "precision", "recall")}
+
+
+def oracle_fine_fraction(fine: np.ndarray, cell: int, unit: int, ring: int) -> float:
+    """Fraction of units a *perfect* router would still send to the fine model: a cell can be
+    skipped only where ``fine`` itself is all clear or all cloud, a unit only if all its cells
+    can, then the same safety ring. The ceiling of the cascade's speed-up on this cube."""
+    from xcloud.inference.cascade import _dilate
+
+    h, w = fine.shape
+    gy, gx = h // cell, w // cell
+    c = fine[: gy * cell, : gx * cell].reshape(gy, cell, gx, cell)
+    pure = (c == 0).all(axis=(1, 3)) | (c == 1).all(axis=(1, 3))
+    k = unit // cell
+    units = ~pure[: gy // k * k, : gx // k * k].reshape(gy // k, k, gx // k, k).any(axis=(1, 3))
+    return float(_dilate(units, ring).mean())
+
+
+def run_mosaic(name: str, args, workdir: Path) -> dict:
+    import dask
+
+    import xcloud  # noqa: F401
+
+    img, lab, note = build(name)
+    path = workdir / f"{name}.tif"
+    write_cog(img, path)
+    h, w = img.shape[-2:]
+    mpx = h * w / 1e6
+    block_bytes = 4 * 256 * 256 * 2
+    kw = dict(scale=1e-4, level="l2a", device="cpu")
+    ckw = dict(kw)
+    if args.threshold is not None:
+        ckw["route_threshold"] = args.threshold
+    if args.ring is not None:
+        ckw["ring"] = args.ring
+    res: dict = {"mosaic": name, "shape": [h, w], "megapixels": mpx, "note": note}
+
+    with dask.config.set(scheduler="threads", num_workers=args.threads):
+        # warm up: load both models once, outside the timings
+        small = _open(path).isel(y=slice(0, 512), x=slice(0, 512))
+        small.cloud.mask("cascade", **kw).compute()
+
+        full = _open(path)
+        rc = ReadCounter(full.data.name)
+        fine, t_fine = _timed(lambda: full.cloud.mask("fine", **kw).values, rc)
+        res["fine"] = {"seconds": t_fine, "mpx_per_s": mpx / t_fine,
+                       "bytes_read": rc.n * block_bytes}  # fmt: skip
+
+        full = _open(path)
+        rc = ReadCounter(full.data.name)
+
+        def cascade_cog():
+            ov = _open(path, overview_level=1)  # factor 4
+            m, routing = full.cloud.mask(overview=ov, return_routing=True, **ckw)
+            return m.values, routing
+
+        (casc, routing), t_casc = _timed(cascade_cog, rc)
+        ov_bytes = int(np.prod(_open(path, overview_level=1).shape)) * 2
+        res["cascade"] = {
+            "seconds": t_casc, "mpx_per_s": mpx / t_casc,
+            "bytes_read": rc.n * block_bytes, "overview_bytes_read": ov_bytes,
+            "fine_fraction": float(routing.fine_fraction.values),
+            "route_threshold": routing.attrs["xcloud_route_threshold"],
+            "trusted_cells": float(routing.trusted.values.mean()),
+        }  # fmt: skip
+
+        full = _open(path)
+        rc = ReadCounter(full.data.name)
+        (casc2, routing2), t_casc2 = _timed(
+            lambda: (lambda r: (r[0].values, r[1]))(full.cloud.mask(return_routing=True, **ckw)),
+            rc,
+        )
+        res["cascade_overview_from_cube"] = {
+            "seconds": t_casc2, "mpx_per_s": mpx / t_casc2, "bytes_read": rc.n * block_bytes,
+            "fine_fraction": float(routing2.fine_fraction.values),
+        }  # fmt: skip
+
+    res["speedup"] = t_fine / t_casc
+    res["speedup_overview_from_cube"] = t_fine / t_casc2
+    res["agreement"] = float((casc == fine).mean())
+    res["agreement_overview_from_cube"] = float((casc2 == fine).mean())
+    res["accuracy"] = {"fine": _acc(fine, lab), "cascade": _acc(casc, lab)}
+    res["oracle_fine_fraction"] = oracle_fine_fraction(
+        fine, routing.attrs["cell_size_px"], routing.attrs["unit_size_px"], ckw.get("ring", 1)
+    )
+    if args.plot:
+        _plot(img, casc, routing, workdir / f"{name}_routing.png", args.plot)
+    return res
+
+
+def _plot(img, mask, routing, tmp, out_dir: str) -> None:
+    try:
+        from xcloud.plot import plot_routing
+    except ImportError:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 8))
+    plot_routing(routing, ax=ax)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    fig.savefig(Path(out_dir) / tmp.name, dpi=80)
+    plt.close(fig)
+
+
+def _report(r: dict) -> str:
+    gb = 1e9
+    lines = [
+        f"== {r['mosaic']}: {r['shape'][0]} x {r['shape'][1]} px ({r['megapixels']:.1f} Mpx): "
+        f"{r['note']}",
+        f"{'variant':34s} {'seconds':>8s} {'Mpx/s':>7s} {'GB read':>8s} {'fine units':>10s}",
+    ]
+    for key, label in (
+        ("fine", "fine everywhere"),
+        ("cascade", "cascade (COG overview)"),
+        ("cascade_overview_from_cube", "cascade (overview from the cube)"),
+    ):
+        v = r[key]
+        ff = f"{v['fine_fraction']:.1%}" if "fine_fraction" in v else "100%"
+        lines.append(
+            f"{label:34s} {v['seconds']:8.1f} {v['mpx_per_s']:7.2f} {v['bytes_read'] / gb:8.3f} {ff:>10s}"
+        )
+    c = r["cascade"]
+    lines += [
+        f"speed-up fine / cascade: {r['speedup']:.2f}x (target >= 3x); overview from the cube: "
+        f"{r['speedup_overview_from_cube']:.2f}x",
+        f"a perfect router (fine's own pure cells) would still run fine on "
+        f"{r['oracle_fine_fraction']:.1%} of units: speed-up ceiling about "
+        f"{1 / max(r['oracle_fine_fraction'], 1e-3):.2f}x",
+        f"route_threshold {c['route_threshold']}, trusted cells {c['trusted_cells']:.1%}, "
+        f"overview bytes read {c['overview_bytes_read'] / gb:.3f} GB",
+        f"pixel agreement cascade vs fine: {r['agreement']:.4%} (target >= 99.5 %); "
+        f"overview from the cube: {r['agreement_overview_from_cube']:.4%}",
+    ]
+    for m in ("fine", "cascade"):
+        a = r["accuracy"][m]
+        lines.append(
+            f"vs labels, {m:8s}: cloud F1 {a['f1']:.3f}  P {a['precision']:.3f}  "
+            f"R {a['recall']:.3f}  OA {a['oa']:.3f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mosaic", nargs="+", default=["oncloudn", "mixed"])
+    p.add_argument("--threshold", type=float, default=None, help="route_threshold (default: card)")
+    p.add_argument("--ring", type=int, default=None, help="safety ring in units (default: 1)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--plot", default=None, help="directory for routing PNGs")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "cascade.json"))
+    args = p.parse_args(argv)
+    warnings.simplefilter("ignore")
+    results = {"machine": machine_info(), "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.mosaic:
+            r = run_mosaic(name, args, Path(tmp))
+            print(_report(r), flush=True)
+            results["runs"].append(r)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1, default=float))
+    print(f"results: {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
