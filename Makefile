@@ -29,6 +29,7 @@ test-all: setup
 lint: setup
 	$(BIN)/ruff check xcloud tests benchmarks
 	$(BIN)/ruff format --check xcloud tests benchmarks
+	$(BIN)/mypy xcloud
 
 bench: setup
 	$(BIN)/python benchmarks/accuracy.py

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import xarray as xr
@@ -185,6 +185,54 @@ def _level(sensor: Sensor | None, attrs: Mapping[str, Any], level: str | None) -
     if "l1" in pl:
         return "l1c"
     return None
+
+
+@overload
+def mask(
+    obj: xr.Dataset | xr.DataArray,
+    model: str = "cascade",
+    *,
+    sensor: str | None = None,
+    bands: Mapping[str, str] | None = None,
+    wavelengths: Mapping[str, tuple[float, float, float]] | None = None,
+    scale: float | Mapping[str, float] | None = None,
+    offset: float | Mapping[str, float] | None = None,
+    nodata: float | Mapping[str, float] | None = None,
+    level: str | None = None,
+    probabilities: bool = False,
+    device: str = "auto",
+    batch_size: int | None = None,
+    route_threshold: float | None = None,
+    routing: bool = True,
+    ring: int = 1,
+    overview_factor: int = 4,
+    overview: xr.Dataset | xr.DataArray | None = None,
+    return_routing: Literal[False] = False,
+) -> xr.DataArray: ...
+
+
+@overload
+def mask(
+    obj: xr.Dataset | xr.DataArray,
+    model: str = "cascade",
+    *,
+    sensor: str | None = None,
+    bands: Mapping[str, str] | None = None,
+    wavelengths: Mapping[str, tuple[float, float, float]] | None = None,
+    scale: float | Mapping[str, float] | None = None,
+    offset: float | Mapping[str, float] | None = None,
+    nodata: float | Mapping[str, float] | None = None,
+    level: str | None = None,
+    probabilities: bool = False,
+    device: str = "auto",
+    batch_size: int | None = None,
+    route_threshold: float | None = None,
+    routing: bool = True,
+    ring: int = 1,
+    overview_factor: int = 4,
+    overview: xr.Dataset | xr.DataArray | None = None,
+    return_routing: Literal[True],
+) -> tuple[xr.DataArray, xr.Dataset]: ...
 
 
 def mask(

@@ -10,6 +10,7 @@ Copernicus Sentinel data 2020.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -42,17 +43,18 @@ def open_sample(chunks: int | None = 256):
     import rioxarray
     import xarray as xr
 
-    arr = rioxarray.open_rasterio(
-        SAMPLE_PATH, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None,
-        masked=False,
+    arr = cast(
+        xr.DataArray,
+        rioxarray.open_rasterio(
+            SAMPLE_PATH,
+            chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None,
+            masked=False,
+        ),
     )
     names = list(arr.attrs.get("long_name", ("B02", "B03", "B04", "B08")))
     time = np.array(["2020-04-29T08:20:47"], dtype="datetime64[ns]")
     ds = xr.Dataset(
-        {
-            name: arr.isel(band=i, drop=True).expand_dims(time=time)
-            for i, name in enumerate(names)
-        }
+        {name: arr.isel(band=i, drop=True).expand_dims(time=time) for i, name in enumerate(names)}
     )
     for v in ds.data_vars.values():
         v.attrs = {"nodata": 0, "scale_factor": 1e-4, "add_offset": 0.0, "units": "1"}

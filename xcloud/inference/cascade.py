@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def _overview_block(block: np.ndarray, f: int) -> np.ndarray:
     *lead, c, h, w = block.shape
     ph, pw = (-h) % f, (-w) % f
     x = block.astype(np.float32, copy=False)
-    valid = np.isfinite(x).all(axis=-3)
+    valid = np.asarray(np.isfinite(x).all(axis=-3))
     inside = np.ones(valid.shape, dtype=bool)
     if ph or pw:
         pad = [(0, 0)] * len(lead) + [(0, ph), (0, pw)]
@@ -156,11 +157,9 @@ def compute_overview(x, factor: int):
     >>> ov.shape, ov[2].tolist()
     ((3, 2, 2), [[0.0, 1.0], [1.0, 1.0]])
     """
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover
-        da = None
-    if da is None or not isinstance(x, da.Array):
+    import dask.array as da
+
+    if not isinstance(x, da.Array):
         return _overview_block(np.asarray(x), factor)
     for axis in (-2, -1):
         if any(c % factor for c in x.chunks[axis][:-1]):
@@ -172,8 +171,8 @@ def compute_overview(x, factor: int):
         tuple(math.ceil(c / factor) for c in x.chunks[-2]),
         tuple(math.ceil(c / factor) for c in x.chunks[-1]),
     )
-    return x.map_blocks(
-        _overview_block, factor, chunks=chunks, dtype=np.float32, name="xcloud-overview"
+    return da.map_blocks(
+        _overview_block, x, factor, chunks=chunks, dtype=np.float32, name="xcloud-overview"
     )
 
 
@@ -212,11 +211,9 @@ def _coarse_block(ov: np.ndarray, job: CascadeJob) -> np.ndarray:
 
 def _coarse_pass(ov, job: CascadeJob) -> np.ndarray:
     """Run the coarse model on an overview (numpy, or dask computed now: it is small)."""
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover
-        da = None
-    if da is None or not isinstance(ov, da.Array):
+    import dask.array as da
+
+    if not isinstance(ov, da.Array):
         return _coarse_block(np.asarray(ov, dtype=np.float32), job)
     c = CELL_OVERVIEW_PX
     ov = ov.rechunk({ov.ndim - 3: -1, ov.ndim - 2: -1, ov.ndim - 1: -1})
@@ -429,7 +426,7 @@ def run_cascade(
     # 3. the pruned graph
     token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
     name_s, name_a, name_out = (f"xcloud-cascade-{p}-{token}" for p in ("halo", "tiles", "mask"))
-    a_kw = dict(job=job.fine, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
+    a_kw: dict[str, Any] = dict(job=job.fine, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
     b_kw = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
     ny, nx = len(cy), len(cx)
     dsk: dict = {}
@@ -452,7 +449,8 @@ def run_cascade(
                     dsk[out_key] = (partial(_fill_unit, block, k, codes, probabilities),)
                     continue
                 src = (xw.name,) + li + (0,)
-                nbrs_a, nbrs_b = [], []
+                nbrs_a: list[tuple | None] = []
+                nbrs_b: list[tuple | None] = []
                 for dy, dx in _NEIGHBOURS:
                     jj, ii = j + dy, i + dx
                     if not (0 <= jj < ny and 0 <= ii < nx and fine[jj, ii]):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +144,7 @@ def _stage_a(
     pad_y = (y0b - ty0, ty1 - (y0b + hb))
     pad_x = (x0b - tx0, tx1 - (x0b + wb))
 
-    valid = np.isfinite(x).all(axis=1)  # (n, hb, wb)
+    valid = np.asarray(np.isfinite(x).all(axis=1))  # (n, hb, wb)
     _check_radiometry(x, valid, job.bands)
     filled = np.where(valid[:, None], x, 0.0).astype(np.float32)
     # "edge" needs only the block's last row: a mirror would need as many rows as the pad,
@@ -263,14 +264,12 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     if x.ndim < 3:
         raise ValueError(f"expected an array (..., band, y, x), got shape {x.shape}")
     Y, X = x.shape[-2:]
-    stage_a = dict(job=job, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
-    stage_b = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
+    stage_a: dict[str, Any] = dict(job=job, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
+    stage_b: dict[str, Any] = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
 
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover
-        da = None
-    if da is None or not isinstance(x, da.Array):
+    import dask.array as da  # a core dependency
+
+    if not isinstance(x, da.Array):
         x = np.asarray(x)
         acc = _stage_a(x, core_y=(0, Y), core_x=(0, X), **stage_a)
         pad = [(0, 0)] * (acc.ndim - 2) + [(2 * h, 2 * h)] * 2

@@ -147,7 +147,7 @@ def to_zarr(
         # xarray consolidates metadata so xr.open_zarr is quiet and fast; zarr warns that this
         # is not (yet) part of the v3 spec, which is noise for our users
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        return obj.to_zarr(
+        return obj.to_zarr(  # type: ignore[call-overload]
             store,
             mode=mode,
             region=region,

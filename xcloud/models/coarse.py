@@ -21,7 +21,7 @@ pixels is cloud or thin cloud, ``overcast`` if all are, and ``partly_cloudy`` ot
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -55,7 +55,8 @@ class CoarseNet(nn.Module):
     def forward(self, x: torch.Tensor | Sequence[torch.Tensor], wavelengths: Any) -> torch.Tensor:
         """Logits ``(B, n_classes, h // 16, w // 16)`` (``x`` may be a list of batches with one
         band set each, see :class:`~xcloud.models.fine.Encoder`)."""
-        h, w = (x[0] if isinstance(x, (list, tuple)) else x).shape[-2:]
+        first = x[0] if isinstance(x, (list, tuple)) else x
+        h, w = cast(torch.Tensor, first).shape[-2:]
         if h % CELL or w % CELL:
             raise ValueError(
                 f"CoarseNet needs overviews whose edges are multiples of {CELL}, got {h}x{w}"

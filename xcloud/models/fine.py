@@ -12,7 +12,7 @@ Classes, in channel order: ``clear``, ``cloud``, ``thin_cloud``, ``cloud_shadow`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,7 @@ def conv_relu(
     """
     conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups)
     nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    assert conv.bias is not None
     nn.init.zeros_(conv.bias)
     return nn.Sequential(conv, nn.ReLU(inplace=True))
 
@@ -128,7 +129,8 @@ class FineNet(nn.Module):
 
     def forward(self, x: torch.Tensor | Sequence[torch.Tensor], wavelengths: Any) -> torch.Tensor:
         """Logits ``(B, n_classes, H, W)`` (``x`` may be a list of batches, see :class:`Encoder`)."""
-        h, w = (x[0] if isinstance(x, (list, tuple)) else x).shape[-2:]
+        first = x[0] if isinstance(x, (list, tuple)) else x
+        h, w = cast(torch.Tensor, first).shape[-2:]
         if h % 32 or w % 32:
             raise ValueError(f"FineNet needs tiles whose edges are multiples of 32, got {h}x{w}")
         feats = self.encoder(x, wavelengths)
