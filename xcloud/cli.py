@@ -67,6 +67,7 @@ def _demo(args) -> int:
 
     import xcloud
     from xcloud.data import open_sample
+    from xcloud.models import get_spec
     from xcloud.plot import plot_mask, plot_rgb
 
     out = Path(args.out)
@@ -77,7 +78,11 @@ def _demo(args) -> int:
     print(f"  data: {ds.attrs['source']} ({ds.attrs['license']})")
     print(f"  masking {dict(ds.sizes)} with model={model!r} ...")
     t0 = time.perf_counter()
-    mask = ds.cloud.mask(model)
+    routing = None
+    if get_spec(model).stages:  # the cascade: keep its routing for the summary
+        mask, routing = ds.cloud.mask(model, return_routing=True)
+    else:
+        mask = ds.cloud.mask(model)
     store = out / "mask.zarr"
     with ProgressBar(dt=1.0):
         mask.cloud.to_zarr(store, mode="w")
@@ -104,6 +109,14 @@ def _demo(args) -> int:
     fig.savefig(png, dpi=80)
     plt.close(fig)
     print(summary_table(saved.values, seconds, model))
+    if routing is not None:
+        n_units = int(routing.unit_fine.size)
+        n_fine = int(routing.unit_fine.values.sum())
+        print(
+            f"  routing       {n_fine} of {n_units} chunks of {routing.attrs['unit_size_px']} px "
+            f"ran the fine model ({n_fine / n_units:.0%}); the rest were filled from the coarse "
+            f"model (route_threshold {routing.attrs['xcloud_route_threshold']})"
+        )
     print(f"  wrote {store} and {png}")
     print(f"  reopen with: xr.open_zarr({str(store)!r})")
     return 0
