@@ -1,0 +1,33 @@
+"""``xcloud demo`` and ``xcloud models``: what a new user runs first."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from xcloud.cli import main
+
+
+def test_demo_writes_zarr_png_and_summary(tmp_path, capsys):
+    out = tmp_path / "demo_output"
+    assert main(["demo", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "model='cascade'" in text and "cloud_shadow" in text
+    assert "ran the fine model" in text  # the cascade's routing summary
+    png = out / "quicklook.png"
+    assert png.stat().st_size > 20_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    mask = xr.open_zarr(out / "mask.zarr")["cloud_mask"]
+    assert mask.attrs["xcloud_model"] == "cascade" and mask.dtype == np.uint8
+    values = mask.values
+    assert set(np.unique(values)) <= {0, 1, 2, 3, 255}
+    # the bundled scene has broken cumulus: both clear and cloud must be found
+    assert 0.5 < (values == 0).mean() < 0.97 and (values == 1).mean() > 0.03
+    # running it again over the same folder replaces the demo output
+    assert main(["demo", "--out", str(out)]) == 0
+
+
+def test_models_lists_what_runs_here(capsys):
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    for name in ("cascade", "fine", "ukis-csmask", "s2cloudless"):
+        assert name in text
