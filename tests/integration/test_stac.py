@@ -781,3 +781,20 @@ def _coarsened(ds):
     for v in out.data_vars:
         out[v].attrs = dict(ds[v].attrs)
     return out
+
+
+def test_mask_to_zarr_with_the_default_cascade(series, tmp_path):
+    """The default model end to end: routing on the COG overviews, region writes, resume."""
+    import xcloud
+    from xcloud.io.pipeline import mask_to_zarr
+
+    sub = series.isel(time=slice(0, 3))
+    seen: list = []
+    path = tmp_path / "cascade.zarr"
+    with pytest.raises(Crash):
+        mask_to_zarr(sub, path, progress=False, on_region=_stop_after(2, seen))
+    out = mask_to_zarr(sub, path, resume=True, progress=False)
+    assert out["cloud_mask"].attrs["xcloud_model"] == "cascade"
+    expected = xcloud.mask(sub).values
+    np.testing.assert_array_equal(out["cloud_mask"].values, expected)
+    assert int(out["xcloud_done"].sum()) == out["xcloud_done"].size
