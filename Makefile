@@ -35,5 +35,14 @@ bench: setup
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/overhead.py
 
+.PHONY: notebooks docs
+
+notebooks: setup
+	$(BIN)/python -m pytest -q -m notebook tests/test_notebooks.py
+
+docs: setup
+	$(BIN)/python docs/gen_api.py
+	$(BIN)/python docs/make_figures.py
+
 clean:
 	rm -rf demo_output .pytest_cache
