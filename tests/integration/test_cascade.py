@@ -67,17 +67,23 @@ def test_routing_off_probabilities_equal_fine(real512):
     np.testing.assert_array_equal(p_off, p_fine)
 
 
-def _half_exploding(real512: np.ndarray):
+def _half_exploding(real512: np.ndarray, right: str = "nodata"):
     """A 512 x 1024 cube: the real scene on the left, blocks that raise if read on the right,
-    and an overview that says the right half holds no data."""
+    and an overview that says the right half holds no data, or calm dark water (which the
+    coarse model calls cloudless with p > 0.99)."""
     left = da.from_array(real512, chunks=(4, 256, 256))
-    right = da.zeros((4, 512, 512), chunks=(4, 256, 256), dtype=np.float32).map_blocks(
+    exploding = da.zeros((4, 512, 512), chunks=(4, 256, 256), dtype=np.float32).map_blocks(
         _explode, dtype=np.float32
     )
-    x = da.concatenate([left, right], axis=-1)
+    x = da.concatenate([left, exploding], axis=-1)
     ov = compute_overview(real512, 4)[:4]
-    ov = np.concatenate([ov, np.full_like(ov, np.nan)], axis=-1)
-    return x, ov
+    if right == "nodata":
+        return x, np.concatenate([ov, np.full_like(ov, np.nan)], axis=-1)
+    # the overview is real over the first unit (256 px) and calm water over the rest
+    rng = np.random.default_rng(0)
+    water = np.array([0.05, 0.04, 0.02, 0.01], np.float32)[:, None, None]
+    other = water * (1 + 0.05 * rng.standard_normal((4, 128, 192))).astype(np.float32)
+    return x, np.concatenate([ov[..., :64], other], axis=-1)
 
 
 def test_skipped_units_are_never_read(real512):
@@ -90,12 +96,26 @@ def test_skipped_units_are_never_read(real512):
     np.testing.assert_array_equal(out[:, :512], run_mask(real512, FINE))
 
 
+def test_trusted_clear_units_are_filled_without_reading(real512):
+    x, ov = _half_exploding(real512, right="water")
+    m, routing = run_cascade(x, CascadeJob(FINE, ring=0), overview=ov)
+    assert routing.trusted[:, 8:].all() and (routing.cell_class[:, 8:] == 0).all()
+    assert routing.unit_fine[:, 0].all() and not routing.unit_fine[:, 2:].any()
+    assert (m.compute()[:, 512:] == 0).all()  # clear, and never read
+
+
 def test_safety_ring_reads_neighbours(real512):
-    x, ov = _half_exploding(real512)
+    x, ov = _half_exploding(real512, right="water")
     m, routing = run_cascade(x, CascadeJob(FINE, ring=1), overview=ov)
-    assert routing.unit_fine[:, 2].all() and not routing.unit_fine[:, 3].any()
-    with pytest.raises(ReadError):
+    assert routing.unit_fine[:, 1].all() and not routing.unit_fine[:, 3].any()
+    m, routing = run_cascade(x, CascadeJob(FINE, ring=2), overview=ov)
+    assert routing.unit_fine[:, 2].all()
+    with pytest.raises(ReadError):  # the ring reads unit 2's (exploding) data
         m.compute()
+    x, ov = _half_exploding(real512, right="nodata")  # nodata units are never pulled in
+    m, routing = run_cascade(x, CascadeJob(FINE, ring=1), overview=ov)
+    assert not routing.unit_fine[:, 2:].any()
+    assert (m.compute()[:, 512:] == 255).all()
 
 
 def test_nodata_cells_through_the_accessor(real512):
@@ -115,9 +135,9 @@ def test_nodata_cells_through_the_accessor(real512):
 def _grid(probs: np.ndarray, vmin=1.0, vmax=1.0) -> np.ndarray:
     """A coarse-pass output ``(6, gy, gx)`` from per-cell probabilities ``(4, gy, gx)``."""
     gy, gx = probs.shape[-2:]
-    return np.concatenate(
-        [probs, np.full((1, gy, gx), vmin), np.full((1, gy, gx), vmax)]
-    ).astype(np.float32)
+    return np.concatenate([probs, np.full((1, gy, gx), vmin), np.full((1, gy, gx), vmax)]).astype(
+        np.float32
+    )
 
 
 def test_route_threshold_ring_and_mixed_cells():
@@ -171,9 +191,9 @@ def test_given_overview_keeps_mask_lazy(real512):
         m, routing = ds.cloud.mask(overview=ov, return_routing=True)
     assert isinstance(m.data, da.Array)
     assert float(routing.fine_fraction) == pytest.approx(routing.unit_fine.values.mean())
-    assert m.attrs["xcloud_model"] == "cascade" and "coarse=" in m.attrs[
-        "xcloud_model_weights_sha256"
-    ]
+    assert (
+        m.attrs["xcloud_model"] == "cascade" and "coarse=" in m.attrs["xcloud_model_weights_sha256"]
+    )
     assert routing.cell_class.attrs["flag_meanings"] == "cloudless overcast partly_cloudy nodata"
 
 

@@ -257,12 +257,17 @@ def route(
     cell = job.cell
     ny, nx = len(starts_y) - 1, len(starts_x) - 1
     unit_fine = np.zeros(cls.shape[:-2] + (ny, nx), dtype=bool)
+    unit_empty = np.zeros_like(unit_fine)
     for j in range(ny):
         cy = slice(starts_y[j] // cell, math.ceil(starts_y[j + 1] / cell))
         for i in range(nx):
             cx = slice(starts_x[i] // cell, math.ceil(starts_x[i + 1] / cell))
             unit_fine[..., j, i] = ~trusted[..., cy, cx].all(axis=(-2, -1))
-    unit_fine = _dilate(unit_fine, job.ring) if job.routing else unit_fine
+            unit_empty[..., j, i] = empty[..., cy, cx].all(axis=(-2, -1))
+    if job.routing:
+        # the ring guards against clouds the coarse model missed; a unit without any valid
+        # pixel has nothing to miss, so the ring does not pull it in
+        unit_fine = _dilate(unit_fine, job.ring) & ~unit_empty
     return Routing(cls, p, trusted, unit_fine, cell, job.unit_size(), (starts_y, starts_x))
 
 
