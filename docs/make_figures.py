@@ -57,18 +57,13 @@ def mosaic() -> xr.Dataset:
 def routing_png(path: Path = DOCS / "routing.png") -> Path:
     ds = mosaic()
     mask, routing = ds.cloud.mask("cascade", return_routing=True)
-    _, routing0 = ds.cloud.mask("cascade", return_routing=True, ring=0)
-    fig, axs = plt.subplots(3, 1, figsize=(10, 12.5), constrained_layout=True)
+    fig, axs = plt.subplots(2, 1, figsize=(10, 8.4), constrained_layout=True)
     plot_routing(routing, background=ds, ax=axs[0])
-    axs[0].set_title("default (ring=1): " + axs[0].get_title())
-    plot_routing(routing0, background=ds, ax=axs[1])
-    axs[1].set_title("ring=0: " + axs[1].get_title())
-    ds.cloud.plot_rgb(mask=mask, ax=axs[2], title="cascade mask over true colour")
+    ds.cloud.plot_rgb(mask=mask, ax=axs[1], title="cascade mask over true colour")
     fig.savefig(path, dpi=70)
     plt.close(fig)
     print(
-        f"wrote {path}: fine fraction {float(routing.fine_fraction):.0%} "
-        f"(ring=0: {float(routing0.fine_fraction):.0%}), "
+        f"wrote {path}: fine fraction {float(routing.fine_fraction):.0%}, "
         f"trusted cells {float(routing.trusted.mean()):.0%}"
     )
     return path
