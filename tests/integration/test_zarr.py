@@ -41,8 +41,10 @@ def test_round_trip_exact(mask, tmp_path):
 def test_round_trip_keeps_crs(mask, tmp_path):
     path = tmp_path / "m.zarr"
     mask.cloud.to_zarr(path)
-    back = xr.open_zarr(path, decode_coords="all")["cloud_mask"]
-    assert back.rio.crs is not None and back.rio.crs.to_epsg() == 32633
+    for kw in ({}, {"decode_coords": "all"}):  # a plain open_zarr keeps the CRS too
+        back = xr.open_zarr(path, **kw)["cloud_mask"]
+        assert "spatial_ref" in back.coords
+        assert back.rio.crs is not None and back.rio.crs.to_epsg() == 32633
 
 
 def test_existing_store_not_overwritten(mask, tmp_path):

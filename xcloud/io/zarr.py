@@ -58,9 +58,7 @@ def _encoding(obj: xr.Dataset) -> dict[str, dict[str, Any]]:
     enc: dict[str, dict[str, Any]] = {}
     for name, var in obj.data_vars.items():
         # keep CF links that rioxarray puts in the encoding (grid_mapping -> spatial_ref)
-        e: dict[str, Any] = {
-            k: var.encoding[k] for k in ("grid_mapping", "coordinates") if k in var.encoding
-        }
+        e: dict[str, Any] = {k: var.encoding[k] for k in ("grid_mapping",) if k in var.encoding}
         if var.chunks is not None:
             e["chunks"] = tuple(c[0] for c in var.chunks)
         if np.issubdtype(var.dtype, np.integer):
@@ -68,6 +66,21 @@ def _encoding(obj: xr.Dataset) -> dict[str, dict[str, Any]]:
             e["_FillValue"] = None
         enc[str(name)] = e
     return enc
+
+
+def _with_grid_mapping_coordinate(obj: xr.Dataset) -> xr.Dataset:
+    """List each variable's CF grid mapping (rioxarray's ``spatial_ref``) in its
+    ``coordinates`` attribute, so a plain ``xr.open_zarr`` gives it back as a coordinate and
+    rioxarray finds the CRS."""
+    obj = obj.copy(deep=False)
+    for var in obj.data_vars.values():
+        gm = var.encoding.get("grid_mapping", var.attrs.get("grid_mapping"))
+        if gm is None or gm not in obj.variables:
+            continue
+        coords = str(var.encoding.get("coordinates", "")).split()
+        if gm not in coords:
+            obj[var.name].encoding["coordinates"] = " ".join(coords + [str(gm)])
+    return obj
 
 
 def to_zarr(
@@ -131,7 +144,7 @@ def to_zarr(
             f"cannot write region={region!r} / append_dim={append_dim!r}: the store {store!s} "
             "does not exist yet; write the full cube (or a template with compute=False) first"
         )
-    obj = _regular_chunks(obj)
+    obj = _with_grid_mapping_coordinate(_regular_chunks(obj))
     creating = region is None and append_dim is None
     enc = _encoding(obj) if creating else None
     if enc is not None and encoding:
