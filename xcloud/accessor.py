@@ -6,6 +6,8 @@ Each method is a line or two calling a plain function (:func:`xcloud.mask`,
 
 from __future__ import annotations
 
+from typing import Any
+
 import xarray as xr
 
 
@@ -14,8 +16,9 @@ class _CloudAccessor:
         # store only: an error raised here would surface as a confusing RuntimeError
         self._obj = obj
 
-    def mask(self, model: str = "cascade", **kwargs) -> xr.DataArray:
-        """Cloud-mask this cube; see :func:`xcloud.mask`.
+    def mask(self, model: str = "cascade", **kwargs) -> Any:
+        """Cloud-mask this cube; see :func:`xcloud.mask` (a ``cloud_mask`` DataArray, or
+        ``(mask, routing)`` with ``return_routing=True``).
 
         >>> import numpy as np, xarray as xr, xcloud
         >>> ds = xr.Dataset({b: (("y", "x"), np.full((32, 32), 0.04, "float32"))
