@@ -136,3 +136,28 @@ def test_real_oncloudn_chip(oncloudn_chip):
     assert v.shape == (256, 256) and set(np.unique(v)) <= {0, 1, 3}
     ref = oncloudn_chip.cloud.mask("ukis-csmask", sensor="sentinel-2-l2a").values
     assert (v == ref).mean() >= 0.999
+
+
+def test_nodata_does_not_disturb_the_mask_nearby(oncloudn_chip):
+    """Nodata is filled with each tile's mean valid reflectance before the model sees it (zeros
+    made ``fine`` drop clouds far from a swath edge); the mask away from the edge is unchanged."""
+    x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
+    x = np.concatenate([x, x[..., ::-1]], axis=-1)
+    x = np.concatenate([x, x[..., ::-1, :]], axis=-2)  # 512 x 512, real
+    yy, xx = np.mgrid[:512, :512]
+    wedge = xx > yy + 100
+
+    def ds(arr):
+        return xr.Dataset(
+            {b: (("y", "x"), arr[i]) for i, b in enumerate(S2_BANDS)},
+            attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
+        )
+
+    ref = ds(x).cloud.mask("fine").values
+    x[:, wedge] = np.nan
+    m = ds(x).cloud.mask("fine").values
+    assert (m[wedge] == 255).all()
+    dist = np.abs(xx - yy - 100)
+    far, near = ~wedge & (dist >= 64), ~wedge & (dist < 16)
+    assert (m[far] == ref[far]).mean() >= 0.99
+    assert (m[near] == ref[near]).mean() >= 0.95  # zero fill: 0.91 here

@@ -110,6 +110,24 @@ def _check_radiometry(x: np.ndarray, valid: np.ndarray, bands: Sequence[str]) ->
             )
 
 
+def _fill_nodata(tiles: np.ndarray) -> np.ndarray:
+    """Replace NaN (nodata) in each tile by that tile's mean valid reflectance per band.
+
+    Models never see nodata as data: a flat fill at the scene's own brightness disturbs them
+    far less than zeros (black), which made ``fine`` lose clouds near swath edges. The fill
+    depends only on the tile, which is anchored to the global grid, so results still do not
+    depend on the chunking.
+    """
+    bad = np.isnan(tiles)
+    if not bad.any():
+        return tiles
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bands: filled with 0 below
+        means = np.nanmean(tiles, axis=(-2, -1), keepdims=True)
+    means = np.nan_to_num(means, nan=0.0).astype(np.float32)
+    return np.where(bad, means, tiles)
+
+
 def _stage_a(
     block: np.ndarray,
     *,
@@ -146,7 +164,7 @@ def _stage_a(
 
     valid = np.asarray(np.isfinite(x).all(axis=1))  # (n, hb, wb)
     _check_radiometry(x, valid, job.bands)
-    filled = np.where(valid[:, None], x, 0.0).astype(np.float32)
+    filled = np.where(valid[:, None], x, np.float32(np.nan)).astype(np.float32)
     # "edge" needs only the block's last row: a mirror would need as many rows as the pad,
     # which a short last chunk lacks, making the result depend on the chunking
     filled = np.pad(filled, ((0, 0), (0, 0), pad_y, pad_x), mode="edge")
@@ -162,7 +180,9 @@ def _stage_a(
     origins = [o for o in origins if valid_p[o[0], o[1] : o[1] + tile, o[2] : o[2] + tile].any()]
     acc = np.zeros((n, n_classes + 1) + filled.shape[-2:], dtype=np.float32)
     if origins:
-        tiles = np.stack([filled[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
+        tiles = _fill_nodata(
+            np.stack([filled[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
+        )
         probs = _predict(job, tiles)
         w = window(tile, overlap)
         for (i, y, xx), p in zip(origins, probs, strict=True):
