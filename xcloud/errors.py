@@ -26,7 +26,16 @@ __all__ = [
 
 
 class XCloudError(Exception):
-    """Base class of every error raised by xcloud."""
+    """Base class of every error raised by xcloud: catch it to handle any of them.
+
+    >>> import numpy as np, xarray as xr, xcloud
+    >>> ds = xr.Dataset({"a": (("y", "x"), np.zeros((4, 4)))})
+    >>> try:
+    ...     ds.cloud.mask("no-such-model")
+    ... except xcloud.XCloudError as err:
+    ...     print(type(err).__name__)
+    UnknownModelError
+    """
 
 
 class UnknownModelError(XCloudError, KeyError):

@@ -32,7 +32,7 @@ from xcloud.inference.core import MaskJob, _stage_a, _stage_b, work_chunks
 from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
 from xcloud.models import CLASSES, NODATA, get_spec
 
-__all__ = ["ROUTE_CLASSES", "CascadeJob", "Routing", "compute_overview", "run_cascade"]
+__all__ = ["ROUTE_CLASSES", "CascadeJob", "Routing", "compute_overview", "route", "run_cascade"]
 
 #: The coarse model's classes, in its channel order (the codes of :attr:`Routing.cell_class`).
 ROUTE_CLASSES = ("cloudless", "overcast", "partly_cloudy", "nodata")
@@ -61,6 +61,14 @@ class CascadeJob:
     unit
         Edge of a routing unit in pixels; a multiple of the fine model's tile stride (default:
         one stride) and of the cell size.
+
+    Examples
+    --------
+    >>> fine = MaskJob("fine", ("blue", "green", "red", "nir"),
+    ...                ((458, 492, 523), (543, 560, 578), (650, 665, 680), (785, 833, 899)))
+    >>> job = CascadeJob(fine)
+    >>> job.cell, job.unit_size(), job.routing, CascadeJob(fine, route_threshold=1.0).routing
+    (64, 256, True, False)
     """
 
     fine: MaskJob
@@ -105,6 +113,13 @@ class Routing:
         ``(..., uy, ux)`` bool, routing units that ran the fine model (ring included).
     cell, unit
         Cell and unit edge in full-resolution pixels.
+
+    Examples
+    --------
+    >>> r = Routing(np.zeros((4, 4), "int8"), np.ones((4, 4), "float32"), np.ones((4, 4), bool),
+    ...             np.array([[True, False]]), 64, 256, (np.array([0, 256]), np.array([0, 256, 512])))
+    >>> float(r.fine_fraction)
+    0.5
     """
 
     cell_class: np.ndarray
@@ -241,7 +256,19 @@ def route(
     starts_y: np.ndarray,
     starts_x: np.ndarray,
 ) -> Routing:
-    """Decide, from the coarse pass's output, which units run the fine model."""
+    """Decide, from the coarse pass's output, which units run the fine model.
+
+    ``grid`` is ``(..., 6, gy, gx)``: the 4 coarse class probabilities per cell, then the
+    minimum and maximum valid fraction of the cell's overview pixels.
+
+    >>> fine = MaskJob("fine", ("blue", "green", "red", "nir"),
+    ...                ((458, 492, 523), (543, 560, 578), (650, 665, 680), (785, 833, 899)))
+    >>> grid = np.zeros((6, 4, 8), "float32"); grid[0] = 0.99; grid[4:] = 1  # all clear
+    >>> grid[:4, 1, 6] = [0.2, 0.1, 0.7, 0.0]                                 # one partly cloudy cell
+    >>> r = route(grid, CascadeJob(fine, ring=0), np.array([0, 256]), np.array([0, 256, 512]))
+    >>> r.unit_fine.tolist(), int(r.trusted.sum())
+    ([[False, True]], 31)
+    """
     probs, vmin, vmax = grid[..., :4, :, :], grid[..., 4, :, :], grid[..., 5, :, :]
     cls = probs.argmax(axis=-3).astype(np.int8)
     p = probs.max(axis=-3)

@@ -18,7 +18,12 @@ _MODES = (None, "w", "w-", "a", "r+")
 
 
 def store_exists(store: Any) -> bool:
-    """True if ``store`` (a path or a zarr Store) already holds a Zarr group or array."""
+    """True if ``store`` (a path or a zarr Store) already holds a Zarr group or array.
+
+    >>> import tempfile, os
+    >>> store_exists(os.path.join(tempfile.mkdtemp(), "nothing.zarr"))
+    False
+    """
     if isinstance(store, (str, os.PathLike)):
         path = os.fspath(store)
         if "://" in path and not path.startswith("file://"):

@@ -35,6 +35,9 @@ def conv_relu(
     the network learned to rely on (a trial with BatchNorm predicted no cloud at all in eval
     mode); GroupNorm / instance-style normalisation would erase the absolute brightness that
     tells an all-cloud tile from an all-clear one.
+
+    >>> conv_relu(4, 8)(torch.zeros(1, 4, 16, 16)).shape
+    torch.Size([1, 8, 16, 16])
     """
     conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups)
     nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
