@@ -105,9 +105,46 @@ def run_fine(
     """Train the fine segmenter, validate it (and ukis-csmask / a brightness floor on the same
     data), and export weights + model card to ``export`` if given. Returns the card."""
     train, val = _load_training(data_root), _load_validation(data_root)
-    model, summary = train_fine(train, cfg, log=print)
+    data, extra = train, None
+    if cfg.distill > 0:
+        from xcloud.train.distill import TEACHER, distill_training_data
+        from xcloud.train.routing import expand_weights
+
+        t0 = time.perf_counter()
+        data = distill_training_data(train, root=data_root, log=print)
+        cfg.source_weights = expand_weights(cfg.source_weights, data)
+        extra = {
+            "distillation": {
+                "teacher": TEACHER,
+                "lambda": cfg.distill,
+                "class_weights": list(cfg.distill_weights),
+                "init": cfg.init,
+                "teacher_seconds": round(time.perf_counter() - t0, 1),
+                "sources": {k: len(v) for k, v in data.items() if k != "synthetic"},
+                "method": (
+                    "teacher soft predictions computed once per training scene with its own bands "
+                    "(On Cloud N train: blue green red nir, L2A; L8 Biome train: + swir16 swir22, "
+                    "L1C; unlabelled SEN12MS-CR cloudy and Landsat 8 xarray-spatial, L1C) and "
+                    "cropped / flipped with the images; classes clear->clear, cloud->cloud (or "
+                    "thin: the teacher's cloud mass rewards p_cloud + p_thin), shadow->shadow. "
+                    "loss = partial CE on human labels + lambda * soft CE to the teacher on every "
+                    "pixel it covers, weighted per pixel by sum_k t_k class_weights_k; the "
+                    "student keeps random band subsets. Synthetic composites: labels only."
+                ),
+            }
+        }
+    version = "v2" if cfg.distill > 0 else "v1"
+    model, summary = train_fine(data, cfg, log=print)
     return finish_fine(
-        model, summary, train, val, export=export, baselines=baselines, threads=cfg.threads
+        model,
+        summary,
+        train,
+        val,
+        export=export,
+        baselines=baselines,
+        threads=cfg.threads,
+        version=version,
+        extra=extra,
     )
 
 
@@ -120,8 +157,11 @@ def finish_fine(
     export: str | None = None,
     baselines: bool = True,
     threads: int = 2,
+    version: str = "v1",
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Validation metrics (fine and baselines), model card and export of a trained fine model."""
+    """Validation metrics (fine and baselines), model card and export of a trained fine model
+    (``extra`` card sections, e.g. ``distillation``, are added as they are)."""
     from xcloud.train.evaluate import (
         brightness_floor,
         evaluate_all,
@@ -158,9 +198,10 @@ def finish_fine(
             "cloud = cloud or thin_cloud vs rest; shadow vs rest (L8 Biome only); oa/ba over "
             "clear/cloud/shadow on L8 Biome and clear/cloud on On Cloud N; fill pixels excluded"
         ),
+        **(extra or {}),
     }
     if export:
-        _, path, digest = export_model(model, export, name="fine", card=card)
+        _, path, digest = export_model(model, export, name="fine", version=version, card=card)
         print(f"exported {path} (sha256 {digest})")
         card["sha256"] = digest
     return card
@@ -323,7 +364,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int)
     p.add_argument("--device", help="auto, cpu, cuda or mps")
     p.add_argument("--time-limit", type=float, help="wall-clock budget in seconds")
-    p.add_argument("--init", help="state dict to initialise from")
+    p.add_argument("--init", help="state dict to initialise from (.pt or .safetensors)")
+    p.add_argument(
+        "--distill",
+        type=float,
+        help="fine: weight of distillation from ukis-csmask (0 = off; see xcloud.train.distill)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     p.add_argument(
         "--no-baselines", action="store_true", help="skip ukis-csmask / brightness numbers"
@@ -356,6 +402,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "time_limit",
         "init",
         "coarse_targets",
+        "distill",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -366,6 +413,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         fields["class_weights"] = tuple(fields["class_weights"])
     if "coarse_factors" in fields:
         fields["coarse_factors"] = tuple(fields["coarse_factors"])
+    if fields.get("distill_weights") is not None:
+        fields["distill_weights"] = tuple(fields["distill_weights"])
     if fields.get("coarse_alpha") is not None:
         fields["coarse_alpha"] = tuple(fields["coarse_alpha"])
     return TrainConfig(**fields)

@@ -142,6 +142,10 @@ class Scene:
         Identifier, dataset name and processing level (``"l1c"`` / ``"l2a"``).
     bands
         Band names in channel order.
+    soft
+        Optional ``(4, H, W)`` float32 teacher probabilities over the fine classes (clear, cloud,
+        thin_cloud, cloud_shadow) for distillation (:mod:`xcloud.train.distill`); all zero
+        where the teacher has no prediction.
     """
 
     image: np.ndarray
@@ -151,6 +155,7 @@ class Scene:
     source: str
     level: str
     bands: tuple[str, ...]
+    soft: np.ndarray | None = None
 
 
 def default_data_root() -> Path:
@@ -372,25 +377,41 @@ def augment(
     *,
     noise: float = 0.005,
     shift: float = 0.02,
-) -> tuple[np.ndarray, np.ndarray]:
+    extra: np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
     """Random flips, 90 degree rotations, per-band gain (x0.92-1.08) and offset (+-``shift``),
-    and Gaussian noise of standard deviation ``noise``."""
+    and Gaussian noise of standard deviation ``noise``.
+
+    ``extra`` (e.g. ``(K, H, W)`` teacher probabilities) gets the same flips and rotations (no
+    gain, offset or noise) and is returned third; the random draws do not depend on it."""
     k = int(rng.integers(4))
     image, label = np.rot90(image, k, axes=(1, 2)), np.rot90(label, k)
+    if extra is not None:
+        extra = np.rot90(extra, k, axes=(1, 2))
     if rng.random() < 0.5:
         image, label = image[:, :, ::-1], label[:, ::-1]
+        if extra is not None:
+            extra = extra[:, :, ::-1]
     c = image.shape[0]
     gain = rng.uniform(0.92, 1.08, size=(c, 1, 1)).astype(np.float32)
     offset = rng.uniform(-shift, shift, size=(c, 1, 1)).astype(np.float32)
     image = image * gain + offset + rng.normal(0.0, noise, size=image.shape).astype(np.float32)
-    return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(label)
+    out = np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(label)
+    if extra is not None:
+        return (*out, np.ascontiguousarray(extra, dtype=np.float32))
+    return out
+
+
+def _window(scene: Scene, size: int, rng: np.random.Generator) -> tuple[slice, slice]:
+    _, h, w = scene.image.shape
+    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return slice(y, y + size), slice(x, x + size)
 
 
 def _crop(scene: Scene, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    _, h, w = scene.image.shape
-    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    ys, xs = _window(scene, size, rng)
     assert scene.label is not None
-    return scene.image[:, y : y + size, x : x + size], scene.label[y : y + size, x : x + size]
+    return scene.image[:, ys, xs], scene.label[ys, xs]
 
 
 class Batcher:
@@ -412,6 +433,10 @@ class Batcher:
         Crop edge in pixels (multiple of 32).
     min_bands
         Smallest band subset.
+    teacher
+        Also return teacher probabilities (``Scene.soft``, same crops, flips and rotations;
+        zeros for scenes without them, e.g. synthetic composites) as a fifth element of
+        :meth:`sample`.
     """
 
     def __init__(
@@ -423,6 +448,7 @@ class Batcher:
         crop: int = 128,
         min_bands: int = 3,
         seed: int = 0,
+        teacher: bool = False,
     ) -> None:
         self.sources = {k: v for k, v in sources.items() if v and weights.get(k, 0.0) > 0}
         names = list(self.sources)
@@ -435,6 +461,7 @@ class Batcher:
         self.names, self.p = names, p / p.sum()
         self.batch_size, self.crop, self.min_bands = batch_size, crop, min_bands
         self.rng = np.random.default_rng(seed)
+        self.teacher = teacher
 
     def sample_groups(self, groups: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
         """A batch made of ``groups`` sub-batches, each from its own source and band set
@@ -442,18 +469,20 @@ class Batcher:
         sizes = [self.batch_size // groups + (i < self.batch_size % groups) for i in range(groups)]
         return [self.sample(n) for n in sizes if n]
 
-    def sample(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    def sample(self, n: int | None = None) -> tuple:
         """One batch of ``n`` (default ``batch_size``) crops from one source with one band set:
-        ``x (n, k, S, S)``, ``y (n, S, S)`` uint8, ``wavelengths (k, 3)``, source name."""
+        ``x (n, k, S, S)``, ``y (n, S, S)`` uint8, ``wavelengths (k, 3)``, source name (and,
+        with ``teacher=True``, ``soft (n, 4, S, S)`` float32)."""
         rng = self.rng
         name = self.names[int(rng.choice(len(self.names), p=self.p))]
         scenes = self.sources[name]
         n_bands = scenes[0].image.shape[0]
         k = int(rng.integers(min(self.min_bands, n_bands), n_bands + 1))
         subset = rng.permutation(n_bands)[:k]
-        xs, ys = [], []
+        xs, ys, ss = [], [], []
         for _ in range(self.batch_size if n is None else n):
             scene = scenes[int(rng.integers(len(scenes)))]
+            soft = None
             if scene.label is None:
                 _, h, w = scene.image.shape
                 size = min(self.crop, h, w)
@@ -463,8 +492,21 @@ class Batcher:
                     img = np.tile(img, (1, reps, reps))[:, : self.crop, : self.crop]
                     lab = np.tile(lab, (reps, reps))[: self.crop, : self.crop]
             else:
-                img, lab = _crop(scene, self.crop, rng)
-            img, lab = augment(img[subset], lab, rng)
+                ys_, xs_ = _window(scene, self.crop, rng)
+                assert scene.label is not None
+                img, lab = scene.image[:, ys_, xs_], scene.label[ys_, xs_]
+                if self.teacher and scene.soft is not None:
+                    soft = scene.soft[:, ys_, xs_]
+            if self.teacher:
+                if soft is None:
+                    soft = np.zeros((4, *lab.shape), np.float32)
+                img, lab, soft = augment(img[subset], lab, rng, extra=soft)
+                ss.append(soft)
+            else:
+                img, lab = augment(img[subset], lab, rng)
             xs.append(img)
             ys.append(lab)
-        return np.stack(xs), np.stack(ys), scenes[0].wavelengths[subset], name
+        out = np.stack(xs), np.stack(ys), scenes[0].wavelengths[subset], name
+        if self.teacher:
+            return (*out, np.stack(ss))
+        return out

@@ -53,7 +53,16 @@ class TrainConfig:
         budget in seconds after which the run stops cleanly (checkpointed) early; the learning
         rate then decays with elapsed time as well, so time-limited runs are not bit-reproducible.
     init
-        Optional state dict path to initialise from (e.g. a pretrained SEnSeI).
+        Optional state dict path to initialise from (e.g. a pretrained SEnSeI): a ``torch.save``
+        file or a ``.safetensors`` file (e.g. the shipped ``fine.v1.safetensors`` to fine-tune).
+    distill
+        Weight (lambda) of the distillation term of the fine loss; 0 (default) turns it off. The
+        training scenes then carry teacher probabilities (``Scene.soft``, see
+        :mod:`xcloud.train.distill`) and the loss is ``supervised + distill * soft CE to the
+        teacher`` on every pixel the teacher covers, unlabelled scenes included.
+    distill_weights
+        Per-class weights (clear, cloud, thin_cloud, cloud_shadow) of the distillation term by
+        the teacher's probability mass (a pixel's weight is ``sum_k t_k w_k``): emphasise shadow.
     coarse_factors, adjacency_weight
         Coarse overview factors (one drawn per batch) and weight of the adjacency loss.
     coarse_targets
@@ -88,6 +97,8 @@ class TrainConfig:
     adjacency_weight: float = 0.5
     coarse_targets: str = "labels"
     coarse_alpha: tuple[float, ...] | None = None
+    distill: float = 0.0
+    distill_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 3.0)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,7 +193,13 @@ def _run(
         aug_rng.bit_generator.state = state["aug_rng"]
         torch.set_rng_state(state["torch_rng"])
     elif cfg.init:
-        missing = model.load_state_dict(torch.load(cfg.init, map_location=device), strict=False)
+        if str(cfg.init).endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            init_state = load_file(str(cfg.init), device=str(device))
+        else:
+            init_state = torch.load(cfg.init, map_location=device)
+        missing = model.load_state_dict(init_state, strict=False)
         if log:
             log(f"initialised from {cfg.init}; missing {len(missing.missing_keys)} keys")
 
@@ -208,11 +225,14 @@ def _run(
     ema = None
     while step < cfg.steps:
         parts = batcher.sample_groups(cfg.groups)
-        xt = [torch.from_numpy(x).to(device) for x, _, _, _ in parts]
-        yt = torch.cat([torch.from_numpy(y) for _, y, _, _ in parts]).to(device)
-        wlt = [torch.from_numpy(wl).to(device) for _, _, wl, _ in parts]
+        xt = [torch.from_numpy(p[0]).to(device) for p in parts]
+        yt = torch.cat([torch.from_numpy(p[1]) for p in parts]).to(device)
+        wlt = [torch.from_numpy(p[2]).to(device) for p in parts]
         source = "+".join(sorted({p[3][:4] for p in parts}))
-        loss = loss_fn(model, xt, yt, wlt, aug_rng)
+        extra = {}
+        if len(parts[0]) > 4:  # teacher probabilities (distillation)
+            extra["soft"] = torch.cat([torch.from_numpy(p[4]) for p in parts]).to(device)
+        loss = loss_fn(model, xt, yt, wlt, aug_rng, **extra)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -260,13 +280,25 @@ def train_fine(
     _seed_everything(cfg.seed)
     model = model or FineNet()
     batcher = Batcher(
-        _sources(data), cfg.source_weights, batch_size=cfg.batch_size, crop=cfg.crop, seed=cfg.seed
+        _sources(data),
+        cfg.source_weights,
+        batch_size=cfg.batch_size,
+        crop=cfg.crop,
+        seed=cfg.seed,
+        teacher=cfg.distill > 0,
     )
 
     weight = torch.tensor(cfg.class_weights) if cfg.class_weights else None
+    dweight = torch.tensor(cfg.distill_weights, dtype=torch.float32)
 
-    def loss_fn(m, x, y, wl, rng):
-        return partial_ce(m(x, wl), y, gamma=cfg.gamma, class_weight=weight)
+    def loss_fn(m, x, y, wl, rng, soft=None):
+        logits = m(x, wl)
+        loss = partial_ce(logits, y, gamma=cfg.gamma, class_weight=weight)
+        if soft is not None:
+            from xcloud.train.losses import distill_ce
+
+            loss = loss + cfg.distill * distill_ce(logits, soft, class_weight=dweight)
+        return loss
 
     summary = _run(model, batcher, cfg, loss_fn, log=log, stop_after=stop_after)
     return model.eval(), summary

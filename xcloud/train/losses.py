@@ -16,7 +16,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LABEL_SETS", "adjacency_kernels", "adjacency_loss", "luotamo_ce", "partial_ce"]
+__all__ = [
+    "LABEL_SETS",
+    "adjacency_kernels",
+    "adjacency_loss",
+    "distill_ce",
+    "luotamo_ce",
+    "partial_ce",
+]
 
 #: Allowed classes (clear, cloud, thin_cloud, cloud_shadow) for each training label code.
 LABEL_SETS: dict[int, tuple[int, ...]] = {0: (0,), 1: (1,), 2: (2,), 3: (3,), 4: (1, 2), 5: (0, 3)}
@@ -72,6 +79,36 @@ def partial_ce(
         first = allowed.float().argmax(dim=1)
         w = w * class_weight.to(logits.device)[first]
     return (loss * w).sum() / w.sum().clamp_min(1e-6)
+
+
+def distill_ce(
+    logits: torch.Tensor,
+    soft: torch.Tensor,
+    *,
+    class_weight: torch.Tensor | None = None,
+    merge_thin: bool = True,
+) -> torch.Tensor:
+    """Soft cross-entropy to a teacher's class probabilities (distillation).
+
+    ``soft`` is ``(B, K, H, W)`` teacher probabilities over the student's classes; pixels where
+    they sum to 0 have no teacher and are left out. With ``merge_thin`` (4 classes: clear,
+    cloud, thin_cloud, cloud_shadow) the teacher's cloud mass rewards the student's cloud *or*
+    thin cloud, ``-t_cloud log(p_cloud + p_thin)``, like :func:`partial_ce`'s set-valued labels:
+    a teacher without a thin class neither teaches nor suppresses thin cloud. Each pixel is
+    weighted by ``sum_k t_k class_weight_k``; the result is the weighted mean.
+    """
+    logp = F.log_softmax(logits.float(), dim=1)
+    t = soft.float()
+    if merge_thin and logits.shape[1] == 4:
+        log_cloud = torch.logsumexp(logp[:, 1:3], dim=1, keepdim=True)
+        logp = torch.cat([logp[:, :1], log_cloud, logp[:, 2:3], logp[:, 3:]], dim=1)
+        t = torch.cat([t[:, :1], t[:, 1:2] + t[:, 2:3], torch.zeros_like(t[:, 2:3]), t[:, 3:]], 1)
+    valid = t.sum(dim=1) > 0
+    ce = -(t * logp).sum(dim=1)
+    w = valid.float()
+    if class_weight is not None:
+        w = w * (t * class_weight.to(t.device)[None, :, None, None]).sum(dim=1)
+    return (ce * w).sum() / w.sum().clamp_min(1e-6)
 
 
 def luotamo_ce(
