@@ -131,8 +131,16 @@ def _mask(args) -> int:
     from dask.diagnostics import ProgressBar
 
     import xcloud
+    from xcloud.io.zarr import store_exists
 
+    if store_exists(args.out) and not args.overwrite:
+        raise SystemExit(
+            f"xcloud mask: the Zarr store {args.out} already exists; pass --overwrite to replace "
+            "it, or choose another --out"
+        )
     src = Path(args.input)
+    if not src.exists():
+        raise SystemExit(f"xcloud mask: input file {src} does not exist")
     ds: xr.Dataset | xr.DataArray
     if src.suffix.lower() in (".tif", ".tiff"):
         import rioxarray

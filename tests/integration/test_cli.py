@@ -31,3 +31,19 @@ def test_models_lists_what_runs_here(capsys):
     text = capsys.readouterr().out
     for name in ("cascade", "fine", "ukis-csmask", "s2cloudless"):
         assert name in text
+
+
+def test_mask_file_refuses_existing_store_and_missing_input(tmp_path, capsys):
+    import pytest
+
+    from xcloud.data import SAMPLE_PATH
+
+    out = tmp_path / "m.zarr"
+    assert main(["mask", str(SAMPLE_PATH), "--out", str(out), "--model", "fine"]) == 0
+    before = xr.open_zarr(out)["cloud_mask"].values
+    with pytest.raises(SystemExit, match="already exists; pass --overwrite"):
+        main(["mask", str(SAMPLE_PATH), "--out", str(out)])
+    np.testing.assert_array_equal(xr.open_zarr(out)["cloud_mask"].values, before)  # untouched
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["mask", str(tmp_path / "nope.tif"), "--out", str(tmp_path / "n.zarr")])
+    assert not (tmp_path / "n.zarr").exists()
