@@ -5,12 +5,19 @@ Run
     nice -n 10 .venv/bin/python benchmarks/train_default.py [--data DIR] [--export DIR]
 
 Trains ``fine`` (then ``coarse``) with the exact configuration of the shipped weights
-(``fine.v1``, ``coarse.v2``), validates on the held-out split (fine: with ukis-csmask and a
+(``fine.v2``, ``coarse.v2``), validates on the held-out split (fine: with ukis-csmask and a
 brightness floor on the same pixels; coarse: cell accuracy and the routing threshold table)
-and writes ``fine.v1.*`` / ``coarse.v2.safetensors`` + ``.json`` into ``--export`` (default
+and writes ``fine.v2.*`` / ``coarse.v2.safetensors`` + ``.json`` into ``--export`` (default
 ``xcloud/models/weights``). After exporting, update the pinned sha256 in
-``xcloud/models/builtin.py``. ``coarse.v2`` is distilled from the *shipped* ``fine`` weights
-(``--only coarse`` reproduces it alone).
+``xcloud/models/builtin.py``.
+
+``fine.v2`` is ``fine.v1`` fine-tuned with distillation from ukis-csmask
+(:mod:`xcloud.train.distill`), so ``--only fine`` first trains ``fine.v1`` from scratch into
+``runs/fine_v1/export`` (not shipped any more) and then fine-tunes it into ``fine.v2``;
+``--only fine-v2 --init PATH`` fine-tunes an existing ``fine.v1.safetensors`` only.
+``coarse.v2`` was distilled from the then-shipped ``fine.v1`` weights; ``--only coarse``
+distils from whatever ``fine`` is shipped now (``fine.v2``), so it gives a different coarse
+model than the shipped one.
 
 The shipped runs used 2 CPU threads and a wall-clock budget (``time_limit``); the learning-rate
 schedule follows elapsed time as well as steps, so on a machine of different speed the run ends
@@ -32,6 +39,15 @@ FINE_V1 = dict(
     source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=2100.0, groups=4,
     ckpt_every=250, out="runs/fine_v1",
 )  # fmt: skip
+#: The configuration of fine.v2: fine.v1 fine-tuned with distillation from ukis-csmask (see its
+#: model card, ``distillation`` and ``training.config``).
+FINE_V2 = dict(
+    steps=3000, batch_size=16, crop=128, lr=1e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=2,
+    source_weights={"oncloudn": 0.3, "l8biome": 0.3, "synthetic": 0.15, "unlabelled": 0.25},
+    time_limit=1440.0, groups=4, ckpt_every=250, out="runs/fine_v2",
+    init="runs/fine_v1/export/fine.v1.safetensors", class_weights=(1.0, 1.0, 1.0, 2.0),
+    distill=1.0, distill_weights=(1.0, 1.0, 1.0, 3.0),
+)  # fmt: skip
 #: The configuration of coarse.v2: routing distillation from the shipped fine.v1 (targets are
 #: fine's own predictions, see xcloud.train.routing), overview factor 4 only.
 COARSE_V2 = dict(
@@ -46,14 +62,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None)
     p.add_argument("--export", default="xcloud/models/weights")
-    p.add_argument("--only", choices=["fine", "coarse"], default=None)
+    p.add_argument("--only", choices=["fine", "fine-v2", "coarse"], default=None)
+    p.add_argument("--init", default=None, help="fine-v2: fine.v1 weights to fine-tune")
     p.add_argument("--resume", action="store_true")
     args = p.parse_args()
     t0 = time.perf_counter()
     if args.only in (None, "fine"):
-        run_fine(
-            TrainConfig(**FINE_V1, resume=args.resume), data_root=args.data, export=args.export
-        )
+        v1_export = f"{FINE_V1['out']}/export"
+        run_fine(TrainConfig(**FINE_V1, resume=args.resume), data_root=args.data, export=v1_export)
+    if args.only in (None, "fine", "fine-v2"):
+        v2 = dict(FINE_V2)
+        if args.init:
+            v2["init"] = args.init
+        run_fine(TrainConfig(**v2, resume=args.resume), data_root=args.data, export=args.export)
     if args.only in (None, "coarse"):
         run_coarse(
             TrainConfig(**COARSE_V2, resume=args.resume),

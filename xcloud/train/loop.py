@@ -54,7 +54,7 @@ class TrainConfig:
         rate then decays with elapsed time as well, so time-limited runs are not bit-reproducible.
     init
         Optional state dict path to initialise from (e.g. a pretrained SEnSeI): a ``torch.save``
-        file or a ``.safetensors`` file (e.g. the shipped ``fine.v1.safetensors`` to fine-tune).
+        file or a ``.safetensors`` file (e.g. exported ``fine.<version>.safetensors`` to fine-tune).
     distill
         Weight (lambda) of the distillation term of the fine loss; 0 (default) turns it off. The
         training scenes then carry teacher probabilities (``Scene.soft``, see
