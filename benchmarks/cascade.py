@@ -196,7 +196,8 @@ def oracle_fine_fraction(fine: np.ndarray, cell: int, unit: int, ring: int) -> f
     c = fine[: gy * cell, : gx * cell].reshape(gy, cell, gx, cell)
     pure = (c == 0).all(axis=(1, 3)) | (c == 1).all(axis=(1, 3))
     k = unit // cell
-    units = ~pure[: gy // k * k, : gx // k * k].reshape(gy // k, k, gx // k, k).any(axis=(1, 3))
+    impure = ~pure[: gy // k * k, : gx // k * k]
+    units = impure.reshape(gy // k, k, gx // k, k).any(axis=(1, 3))
     return float(_dilate(units, ring).mean())
 
 

@@ -7,7 +7,7 @@ Run
 Trains ``fine`` (then ``coarse``) with the exact configuration of the shipped weights
 (``fine.v2``, ``coarse.v2``), validates on the held-out split (fine: with ukis-csmask and a
 brightness floor on the same pixels; coarse: cell accuracy and the routing threshold table)
-and writes ``fine.v2.*`` / ``coarse.v2.safetensors`` + ``.json`` into ``--export`` (default
+and writes ``fine.v2.*`` / ``coarse.v3.safetensors`` + ``.json`` into ``--export`` (default
 ``xcloud/models/weights``). After exporting, update the pinned sha256 in
 ``xcloud/models/builtin.py``.
 
@@ -15,9 +15,8 @@ and writes ``fine.v2.*`` / ``coarse.v2.safetensors`` + ``.json`` into ``--export
 (:mod:`xcloud.train.distill`), so ``--only fine`` first trains ``fine.v1`` from scratch into
 ``runs/fine_v1/export`` (not shipped any more) and then fine-tunes it into ``fine.v2``;
 ``--only fine-v2 --init PATH`` fine-tunes an existing ``fine.v1.safetensors`` only.
-``coarse.v2`` was distilled from the then-shipped ``fine.v1`` weights; ``--only coarse``
-distils from whatever ``fine`` is shipped now (``fine.v2``), so it gives a different coarse
-model than the shipped one.
+``coarse.v3`` is distilled from the shipped ``fine.v2`` (``--only coarse`` distils from
+whatever ``fine`` is shipped; run it after the fine model, as the full run does).
 
 The shipped runs used 2 CPU threads and a wall-clock budget (``time_limit``); the learning-rate
 schedule follows elapsed time as well as steps, so on a machine of different speed the run ends
@@ -48,13 +47,14 @@ FINE_V2 = dict(
     init="runs/fine_v1/export/fine.v1.safetensors", class_weights=(1.0, 1.0, 1.0, 2.0),
     distill=1.0, distill_weights=(1.0, 1.0, 1.0, 3.0),
 )  # fmt: skip
-#: The configuration of coarse.v2: routing distillation from the shipped fine.v1 (targets are
-#: fine's own predictions, see xcloud.train.routing), overview factor 4 only.
-COARSE_V2 = dict(
+#: The configuration of coarse.v3 (as coarse.v2, which was distilled from fine.v1): routing
+#: distillation from the shipped fine.v2 (targets are fine's own predictions, see
+#: xcloud.train.routing), overview factor 4 only.
+COARSE_V3 = dict(
     steps=9000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
     source_weights={"oncloudn": 0.3, "l8biome": 0.2, "clear": 0.15, "synthetic": 0.15, "unlabelled": 0.2},
     time_limit=720.0, groups=4, coarse_factors=(4,), adjacency_weight=0.5, ckpt_every=250,
-    coarse_targets="routing", coarse_alpha=(1.5, 3.0, 1.0, 1.0), out="runs/coarse_v2",
+    coarse_targets="routing", coarse_alpha=(1.5, 3.0, 1.0, 1.0), out="runs/coarse_v3",
 )  # fmt: skip
 
 
@@ -77,10 +77,10 @@ def main() -> None:
         run_fine(TrainConfig(**v2, resume=args.resume), data_root=args.data, export=args.export)
     if args.only in (None, "coarse"):
         run_coarse(
-            TrainConfig(**COARSE_V2, resume=args.resume),
+            TrainConfig(**COARSE_V3, resume=args.resume),
             data_root=args.data,
             export=args.export,
-            version="v2",
+            version="v3",
         )
     print(f"total {time.perf_counter() - t0:.0f} s")
 
