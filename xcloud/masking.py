@@ -34,6 +34,7 @@ from xcloud.errors import (
 )
 from xcloud.inference.cascade import CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
+from xcloud.inference.device import resolve_device
 from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec
 from xcloud.models._registry import check_available
 
@@ -373,6 +374,8 @@ def mask(
             route_threshold=1.0 if not routing else float(threshold),
             ring=ring,
             overview_factor=overview_factor,
+            # on a GPU, batch the tiles of several fine units per model call
+            group=8 if resolve_device(device).startswith("cuda") else 1,
         )
         result, routed = run_cascade(x, cjob, probabilities=probabilities, overview=ov)
     else:

@@ -139,6 +139,7 @@ def _stage_a(
     overlap: int,
     n_classes: int,
     origin: tuple[int, int] | None = None,
+    predict=None,
 ) -> np.ndarray:
     """Weighted class probabilities + weight of the tiles whose cores lie in one chunk.
 
@@ -146,7 +147,8 @@ def _stage_a(
     the global (y, x) of its first pixel when the caller hands over less halo than that (the
     cascade, next to chunks it does not read). Whatever the tiles need beyond the block is
     edge-replicated and counts as nodata. Returns an expanded block covering ``[a - h, b + h)``
-    on both axes, weight NaN at nodata pixels.
+    on both axes, weight NaN at nodata pixels. ``predict(job, tiles)`` replaces the model call
+    (the cascade batches the tiles of several chunks into one call that way).
     """
     stride = tile - overlap
     h = overlap // 2
@@ -183,7 +185,7 @@ def _stage_a(
         tiles = _fill_nodata(
             np.stack([filled[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
         )
-        probs = _predict(job, tiles)
+        probs = (predict or _predict)(job, tiles)
         w = window(tile, overlap)
         for (i, y, xx), p in zip(origins, probs, strict=True):
             acc[i, :n_classes, y : y + tile, xx : xx + tile] += p * w
