@@ -21,8 +21,8 @@ from xcloud.models._spec import ModelSpec
 
 __all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
 
-FINE_WEIGHTS = "fine.v2.safetensors"
-FINE_SHA256 = "5829520c9c90057110de6009bfba4853223fba4b34b9244de2bdd1c71dbbf65f"
+FINE_WEIGHTS = "fine.v1.safetensors"
+FINE_SHA256 = "fef7ef7e84abd5ab761e86f58b14256015ef6c3ca4a26a44475561580fdb2702"
 COARSE_WEIGHTS = "coarse.v2.safetensors"
 COARSE_SHA256 = "b92ff2dd62131cfd73f87c1488cbd5aa3a17cf464c42a4ca07b9c4eb4388ca47"
 #: Licence of the shipped weights: they derive from CC-BY-4.0 data (On Cloud N, SEN12MS-CR),
