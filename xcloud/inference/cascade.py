@@ -398,9 +398,20 @@ def _fine_unit_b(own, n, s, w, e, nw, ne, sw, se, *, b_kw, h):
 
 
 def _fill_unit(
-    codes: np.ndarray, n_classes: int, class_codes: tuple[int, ...], probabilities: bool
+    cells: np.ndarray,
+    *,
+    cell: int,
+    offset: tuple[int, int],
+    size: tuple[int, int],
+    lead: int,
+    n_classes: int,
+    class_codes: tuple[int, ...],
+    probabilities: bool,
 ):
     """A skipped unit: its cells' fill codes (uint8), or one-hot probabilities (float16)."""
+    codes = np.repeat(np.repeat(cells, cell, 0), cell, 1)
+    codes = codes[offset[0] : offset[0] + size[0], offset[1] : offset[1] + size[1]]
+    codes = codes.reshape((1,) * lead + size)
     if not probabilities:
         return codes
     out = np.zeros(codes.shape[:-2] + (n_classes,) + codes.shape[-2:], dtype=np.float16)
@@ -521,12 +532,20 @@ def run_cascade(
                         y0 // job.cell : math.ceil(y1 / job.cell),
                         x0 // job.cell : math.ceil(x1 / job.cell),
                     ]
-                    block = np.repeat(np.repeat(cells, job.cell, 0), job.cell, 1)
-                    o0, o1 = y0 - (y0 // job.cell) * job.cell, x0 - (x0 // job.cell) * job.cell
-                    block = block[o0 : o0 + y1 - y0, o1 : o1 + x1 - x0].reshape(
-                        (1,) * len(lead_shape) + (y1 - y0, x1 - x0)
+                    # the task carries the cells' codes only (a few bytes), not the block
+                    dsk[out_key] = (
+                        partial(
+                            _fill_unit,
+                            np.ascontiguousarray(cells),
+                            cell=job.cell,
+                            offset=(int(y0 % job.cell), int(x0 % job.cell)),
+                            size=(int(y1 - y0), int(x1 - x0)),
+                            lead=len(lead_shape),
+                            n_classes=k,
+                            class_codes=codes,
+                            probabilities=probabilities,
+                        ),
                     )
-                    dsk[out_key] = (partial(_fill_unit, block, k, codes, probabilities),)
                     continue
                 src = (xw.name,) + li + (0,)
                 nbrs_a: list[tuple | None] = []
