@@ -186,6 +186,12 @@ def _entry(dotted: str) -> str:
     else:
         head = f"### `{name}` (constant)"
         value = repr(obj)
+        if isinstance(obj, Path):  # inside the installed package: do not leak this checkout's path
+            import xcloud
+
+            pkg = Path(xcloud.__file__).parent
+            rel = obj.relative_to(pkg.parent) if obj.is_relative_to(pkg.parent) else obj
+            value = f"<install dir>/{rel.as_posix()}"
         doc = f"`{value if len(value) < 300 else value[:297] + '...'}`"
     return f"{head}\n\n{_markdown(doc) if doc else '(no docstring)'}\n"
 
