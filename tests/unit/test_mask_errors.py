@@ -135,11 +135,14 @@ def test_chunks_smaller_than_tile_stride_warn():
     np.testing.assert_array_equal(m.values, xcloud.mask(make_dataset(96, 96), TEST_MODEL).values)
 
 
-def test_cascade_before_our_models_exist():
-    from xcloud.models import available_models
+def test_cascade_without_its_weights(monkeypatch):
+    from xcloud.models import _registry, cascade, list_models
 
-    if "cascade" in available_models():
-        pytest.skip("the cascade is available")
+    list_models()  # load the builtins, then drop the cascade as a stripped install would lack it
+    monkeypatch.setattr(
+        _registry, "_REGISTRY", {k: v for k, v in _registry._REGISTRY.items() if k != "cascade"}
+    )
+    cascade.register()
     with pytest.raises(ModelUnavailableError) as e:
         xcloud.mask(make_dataset(32, 32))  # the default model
     msg = str(e.value)

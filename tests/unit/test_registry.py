@@ -53,9 +53,21 @@ def test_create_model_is_cached_per_process():
     assert xm.create_model(TEST_MODEL) is not a
 
 
-def test_cascade_unavailable_lists_available_models():
-    if "cascade" in xm.available_models():
-        pytest.skip("xcloud's own cascade is trained and available")
+@pytest.fixture
+def cascade_weights_missing(monkeypatch):
+    """The registry as an install without xcloud's coarse weights would have it: the cascade is
+    a placeholder that explains itself (xcloud.models.cascade)."""
+    from xcloud.models import _registry, cascade
+
+    xm.list_models()  # load the builtins first
+    monkeypatch.setattr(
+        _registry, "_REGISTRY", {k: v for k, v in _registry._REGISTRY.items() if k != "cascade"}
+    )
+    cascade.register()
+
+
+def test_cascade_unavailable_lists_available_models(cascade_weights_missing):
+    assert "cascade" not in xm.available_models()
     with pytest.raises(ModelUnavailableError) as e:
         xm.create_model("cascade")
     msg = str(e.value)
