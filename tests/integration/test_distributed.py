@@ -38,3 +38,15 @@ def test_cluster_matches_threaded_and_loads_model_once_per_worker(client):
     assert len(counts) == 2
     assert all(n <= 1 for n in counts.values())
     assert sum(counts.values()) >= 1
+
+
+def test_default_cascade_on_the_cluster(client):
+    """The cascade's routing pass and its hand-built graph run on the workers, giving the
+    threaded scheduler's mask."""
+    from xcloud.data import open_sample
+
+    ds = open_sample(chunks=256)
+    threaded = ds.cloud.mask().compute(scheduler="threads")
+    m = ds.cloud.mask()  # routing computed on the cluster (the default scheduler now)
+    np.testing.assert_array_equal(client.compute(m).result().values, threaded.values)
+    assert m.attrs["xcloud_model"] == "cascade"
