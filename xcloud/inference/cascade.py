@@ -208,7 +208,10 @@ def _coarse_block(ov: np.ndarray, job: CascadeJob) -> np.ndarray:
     ov = ov.reshape((-1,) + ov.shape[-3:])
     n, _, h, w = ov.shape
     img, vfrac = ov[:, :-1], ov[:, -1]
-    filled = np.where(np.isfinite(img), img, 0.0).astype(np.float32)
+    # nodata as the scene's mean valid reflectance (as the fine model's tiles get it), not black
+    from xcloud.inference.core import _fill_nodata
+
+    filled = _fill_nodata(np.where(np.isfinite(img), img, np.nan).astype(np.float32))
     device = resolve_device(job.fine.device)
     coarse = create_coarse(device)
     with INFERENCE_LOCK:
