@@ -379,10 +379,20 @@ def mask(
         )
         result, routed = run_cascade(x, cjob, probabilities=probabilities, overview=ov)
     else:
-        if return_routing:
+        given = {
+            "return_routing": return_routing,
+            "route_threshold": route_threshold is not None,
+            "routing": not routing,
+            "ring": ring != 1,
+            "overview_factor": overview_factor != 4,
+            "overview": overview is not None,
+        }
+        cascade_only = [k for k, v in given.items() if v]
+        if cascade_only:
             raise ValueError(
-                f"return_routing=True needs a cascade model (e.g. model='cascade'); {spec.name!r} "
-                "runs one model on every tile"
+                f"{', '.join(f'{k}=' for k in cascade_only)} only apply to a cascade model "
+                f"(e.g. model='cascade'); {spec.name!r} runs one model on every tile. Drop "
+                f"{'it' if len(cascade_only) == 1 else 'them'} or pick model='cascade'"
             )
         result = run_mask(x, job, probabilities=probabilities)
 

@@ -212,8 +212,10 @@ def test_routing_dataset_over_time(real512):
 
 def test_bad_cascade_arguments(real512):
     ds = _dataset(real512)
-    with pytest.raises(ValueError, match="return_routing=True needs a cascade"):
+    with pytest.raises(ValueError, match="return_routing= only apply to a cascade model"):
         ds.cloud.mask("fine", return_routing=True)
+    with pytest.raises(ValueError, match="route_threshold=, ring= only apply"):
+        ds.cloud.mask("fine", route_threshold=0.7, ring=0)
     with pytest.raises(ValueError, match="overview_factor"):
         ds.cloud.mask(overview_factor=3)
     bad = _dataset(compute_overview(real512, 8)[:4])
