@@ -90,6 +90,33 @@ def _band_arrays(obj: xr.Dataset | xr.DataArray) -> dict[str, xr.DataArray]:
     raise DataTypeError(f"expected an xarray Dataset or DataArray, got {type(obj).__name__}")
 
 
+def resolve_variables(
+    obj: xr.Dataset | xr.DataArray,
+    *,
+    sensor: str | None = None,
+    bands: Mapping[str, str] | None = None,
+    wavelengths: Mapping[str, tuple[float, float, float]] | None = None,
+) -> tuple[dict[str, xr.DataArray], dict[str, Any], Sensor | None, list[ResolvedBand]]:
+    """The band candidates of ``obj`` (one DataArray per variable or band coordinate), its
+    attrs, its sensor (``sensor=`` or guessed) and the variables recognised as bands.
+
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset({b: (("y", "x"), np.zeros((2, 2))) for b in ["B04", "B03", "B02"]},
+    ...                 attrs={"platform": "sentinel-2a"})
+    >>> arrays, attrs, sensor, resolved = resolve_variables(ds)
+    >>> [(r.var, r.name) for r in resolved]
+    [('B04', 'red'), ('B03', 'green'), ('B02', 'blue')]
+    """
+    arrays = _band_arrays(obj)
+    variables = list(arrays)
+    attrs = dict(obj.attrs)
+    sensor_obj = get_sensor(sensor) if sensor is not None else guess_sensor(variables, attrs)
+    resolved = resolve_bands(
+        variables, sensor=sensor_obj, bands=bands, wavelengths=wavelengths, attrs=attrs
+    )
+    return arrays, attrs, sensor_obj, resolved
+
+
 def _nodata_value(arr: xr.DataArray, nodata: float | Mapping[str, float] | None, var: str):
     if isinstance(nodata, Mapping):
         if var in nodata:
@@ -324,13 +351,10 @@ def mask(
     """
     spec = get_spec(model)
     check_available(spec)
-    arrays = _band_arrays(obj)
-    variables = list(arrays)
-    attrs = dict(obj.attrs)
-    sensor_obj = get_sensor(sensor) if sensor is not None else guess_sensor(variables, attrs)
-    resolved = resolve_bands(
-        variables, sensor=sensor_obj, bands=bands, wavelengths=wavelengths, attrs=attrs
+    arrays, attrs, sensor_obj, resolved = resolve_variables(
+        obj, sensor=sensor, bands=bands, wavelengths=wavelengths
     )
+    variables = list(arrays)
     lvl = _level(sensor_obj, attrs, level)
     if lvl is not None and lvl not in spec.levels:
         raise ModelUnavailableError(
@@ -356,7 +380,7 @@ def mask(
     )
     routed = None
     if spec.stages:
-        if overview is None:
+        if overview is None and routing:  # without routing no overview is needed: read none
             overview = _stac_overview(obj, chosen, overview_factor)
         ov = None
         if overview is not None:

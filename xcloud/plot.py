@@ -248,16 +248,12 @@ def _rgb_bands(
     obj, *, bands: Mapping[str, str] | None, sensor: str | None, wavelengths
 ) -> tuple[Any, Any, Any]:
     """The red, green and blue DataArrays of a Dataset or band-dim DataArray."""
-    from xcloud.bands import get_sensor, guess_sensor, resolve_bands
-    from xcloud.masking import _band_arrays
+    from xcloud.masking import resolve_variables
 
-    arrays = _band_arrays(obj)
-    variables = list(arrays)
-    attrs = dict(obj.attrs)
-    sens = get_sensor(sensor) if sensor is not None else guess_sensor(variables, attrs)
-    resolved = resolve_bands(
-        variables, sensor=sens, bands=bands, wavelengths=wavelengths, attrs=attrs
+    arrays, _, _, resolved = resolve_variables(
+        obj, sensor=sensor, bands=bands, wavelengths=wavelengths
     )
+    variables = list(arrays)
     by_name = {r.name: r.var for r in resolved}
     missing = [b for b in ("red", "green", "blue") if b not in by_name]
     if missing:

@@ -237,3 +237,12 @@ def test_grouped_fine_units_equal_one_per_task(real512, group):
     assert (a == b).mean() >= 0.9999
     names = {k[0] if isinstance(k, tuple) else k for k in dict(many.__dask_graph__())}
     assert any(n.startswith("xcloud-cascade-batch") for n in names)
+
+
+def test_routing_off_reads_no_overview(real512):
+    """With routing off the overview is not needed, so a given (lazy) overview is never read."""
+    ds = _dataset(real512, {"y": 256, "x": 256})
+    ov = _dataset(compute_overview(real512, 4)[:4], {"y": 64, "x": 64})
+    ov = ov.map(lambda v: v.copy(data=v.data.map_blocks(_explode, dtype=v.dtype)))
+    off = ds.cloud.mask(routing=False, overview=ov).values  # would raise ReadError if read
+    np.testing.assert_array_equal(off, ds.cloud.mask("fine").values)

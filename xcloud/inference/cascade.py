@@ -23,13 +23,20 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from xcloud.inference.core import MaskJob, _stage_a, _stage_b, work_chunks
+from xcloud.inference.core import (
+    MaskJob,
+    _fill_nodata,
+    _predict,
+    _stage_a,
+    _stage_b,
+    work_chunks,
+)
 from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
 from xcloud.models import CLASSES, NODATA, get_spec
 
@@ -122,7 +129,7 @@ class Routing:
     Examples
     --------
     >>> r = Routing(np.zeros((4, 4), "int8"), np.ones((4, 4), "float32"), np.ones((4, 4), bool),
-    ...             np.array([[True, False]]), 64, 256, (np.array([0, 256]), np.array([0, 256, 512])))
+    ...             np.array([[True, False]]), 64, 256)
     >>> float(r.fine_fraction)
     0.5
     """
@@ -133,7 +140,6 @@ class Routing:
     unit_fine: np.ndarray
     cell: int
     unit: int
-    unit_starts: tuple[np.ndarray, np.ndarray] = field(repr=False)
 
     @property
     def fine_fraction(self) -> np.ndarray:
@@ -209,8 +215,6 @@ def _coarse_block(ov: np.ndarray, job: CascadeJob) -> np.ndarray:
     n, _, h, w = ov.shape
     img, vfrac = ov[:, :-1], ov[:, -1]
     # nodata as the scene's mean valid reflectance (as the fine model's tiles get it), not black
-    from xcloud.inference.core import _fill_nodata
-
     filled = _fill_nodata(np.where(np.isfinite(img), img, np.nan).astype(np.float32))
     device = resolve_device(job.fine.device)
     coarse = create_coarse(device)
@@ -303,7 +307,7 @@ def route(
         # the ring guards against clouds the coarse model missed; a unit without any valid
         # pixel has nothing to miss, so the ring does not pull it in
         unit_fine = _dilate(unit_fine, job.ring) & ~unit_empty
-    return Routing(cls, p, trusted, unit_fine, cell, job.unit_size(), (starts_y, starts_x))
+    return Routing(cls, p, trusted, unit_fine, cell, job.unit_size())
 
 
 # --------------------------------------------------------------------------- pruned graph
@@ -324,8 +328,6 @@ def _fine_group_a(*blocks, metas):
     first hands its tiles over (a collecting ``predict`` that stops :func:`_stage_a`), then all
     tiles run through the model together, then each unit accumulates its share.
     """
-    from xcloud.inference.core import _predict
-
     calls = [(blocks[9 * u : 9 * u + 9], meta) for u, meta in enumerate(metas)]
     tiles: list = []
     for args, meta in calls:
@@ -493,15 +495,14 @@ def run_cascade(
     xw = da.from_array(x, chunks=chunks) if eager else x.rechunk(chunks)
     starts_y, starts_x = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
 
-    # 1-2. overview and routing (eager)
-    if overview is None:
-        if job.routing:
-            overview = compute_overview(xw, job.overview_factor)
-    elif overview.shape[-3] == x.shape[-3]:  # no valid-fraction channel: derive it from NaN
-        ov = np.asarray(overview, dtype=np.float32)
-        overview = np.concatenate([ov, np.isfinite(ov).all(axis=-3, keepdims=True)], axis=-3)
+    # 1-2. overview and routing (eager; nothing is read when routing is off)
     gy, gx = math.ceil(Y / job.cell), math.ceil(X / job.cell)
     if job.routing:
+        if overview is None:
+            overview = compute_overview(xw, job.overview_factor)
+        elif overview.shape[-3] == x.shape[-3]:  # no valid-fraction channel: derive it from NaN
+            ov = np.asarray(overview, dtype=np.float32)
+            overview = np.concatenate([ov, np.isfinite(ov).all(axis=-3, keepdims=True)], axis=-3)
         grid = _coarse_pass(overview, job)
         if grid.shape[-2:] != (gy, gx):
             raise ValueError(
