@@ -47,6 +47,17 @@ FINE_V2 = dict(
     init="runs/fine_v1/export/fine.v1.safetensors", class_weights=(1.0, 1.0, 1.0, 2.0),
     distill=1.0, distill_weights=(1.0, 1.0, 1.0, 3.0),
 )  # fmt: skip
+#: fine.v3: fine.v1 fine-tuned on On Cloud N chips whose labels agree with their imagery
+#: (``clean_labels``, :func:`xcloud.train.data.split_noisy_labels`; the 17 rejected chips stay
+#: in as teacher-only scenes), L8 Biome and synthetic composites, with distillation from
+#: ukis-csmask at equal class weights (no shadow emphasis: fine.v2's failure mode).
+FINE_V3 = dict(
+    steps=3000, batch_size=16, crop=128, lr=1e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=2,
+    source_weights={"oncloudn": 0.2, "l8biome": 0.35, "synthetic": 0.2, "unlabelled": 0.25},
+    time_limit=1500.0, groups=4, ckpt_every=250, out="runs/fine_v3",
+    init="xcloud/models/weights/fine.v1.safetensors", distill=1.0,
+    distill_weights=(1.0, 1.0, 1.0, 1.0), clean_labels=("oncloudn",),
+)  # fmt: skip
 #: The configuration of coarse.v2: routing distillation from the shipped fine.v1 (targets are
 #: fine's own predictions, see xcloud.train.routing), overview factor 4 only.
 COARSE_V2 = dict(
@@ -61,7 +72,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None)
     p.add_argument("--export", default="xcloud/models/weights")
-    p.add_argument("--only", choices=["fine", "fine-v2", "coarse"], default=None)
+    p.add_argument("--only", choices=["fine", "fine-v2", "fine-v3", "coarse"], default=None)
     p.add_argument("--init", default=None, help="fine-v2: fine.v1 weights to fine-tune")
     p.add_argument("--resume", action="store_true")
     args = p.parse_args()
@@ -77,6 +88,16 @@ def main() -> None:
             TrainConfig(**v2, resume=args.resume),
             data_root=args.data,
             export=f"{FINE_V2['out']}/export",
+        )
+    if args.only == "fine-v3":
+        v3 = dict(FINE_V3)
+        if args.init:
+            v3["init"] = args.init
+        run_fine(
+            TrainConfig(**v3, resume=args.resume),
+            data_root=args.data,
+            export=f"{FINE_V3['out']}/export",
+            version="v3",
         )
     if args.only in (None, "coarse"):
         run_coarse(

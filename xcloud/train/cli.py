@@ -35,18 +35,34 @@ from xcloud.train.data import (
     load_clear,
     load_l8biome,
     load_oncloudn,
+    split_noisy_labels,
 )
 from xcloud.train.loop import TrainConfig, cell_targets, train_coarse, train_fine
 
 __all__ = ["finish_fine", "main", "run_coarse", "run_fine"]
 
 
-def _load_training(root: str | None) -> dict[str, list[Scene]]:
-    return {
+def _load_training(
+    root: str | None, clean: tuple[str, ...] = ()
+) -> tuple[dict[str, list[Scene]], list[Scene]]:
+    """Training scenes by source, and the chips of the ``clean`` sources whose labels
+    :func:`~xcloud.train.data.split_noisy_labels` rejected (left out of ``train``)."""
+    for key in clean:
+        if key not in ("oncloudn", "l8biome"):
+            raise ValueError(
+                f"clean_labels: unknown labelled source {key!r}; expected some of "
+                "('oncloudn', 'l8biome')"
+            )
+    train = {
         "oncloudn": load_oncloudn(root, split="train"),
         "l8biome": load_l8biome(root, split="train"),
         "synthetic": load_clear(root),
     }
+    dropped: list[Scene] = []
+    for key in clean:
+        train[key], bad = split_noisy_labels(train[key])
+        dropped += bad
+    return train, dropped
 
 
 def _load_validation(root: str | None) -> dict[str, list[Scene]]:
@@ -101,17 +117,22 @@ def run_fine(
     data_root: str | None = None,
     export: str | None = None,
     baselines: bool = True,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """Train the fine segmenter, validate it (and ukis-csmask / a brightness floor on the same
     data), and export weights + model card to ``export`` if given. Returns the card."""
-    train, val = _load_training(data_root), _load_validation(data_root)
+    (train, dropped), val = _load_training(data_root, cfg.clean_labels), _load_validation(data_root)
     data, extra = train, None
+    if dropped:
+        print(
+            f"labels contradict the imagery, left out of the supervised term: {[s.name for s in dropped]}"
+        )
     if cfg.distill > 0:
         from xcloud.train.distill import TEACHER, distill_training_data
         from xcloud.train.routing import expand_weights
 
         t0 = time.perf_counter()
-        data = distill_training_data(train, root=data_root, log=print)
+        data = distill_training_data(train, root=data_root, log=print, relabel=dropped)
         cfg.source_weights = expand_weights(cfg.source_weights, data)
         extra = {
             "distillation": {
@@ -133,7 +154,17 @@ def run_fine(
                 ),
             }
         }
-    version = "v2" if cfg.distill > 0 else "v1"
+    if cfg.clean_labels:
+        extra = dict(extra or {})
+        extra["label_cleaning"] = {
+            "sources": list(cfg.clean_labels),
+            "dropped": [s.name for s in dropped],
+            "rule": "xcloud.train.data.split_noisy_labels (defaults): mixed chips need labelled "
+            "cloud >= 0.015 brighter than labelled clear (mean visible reflectance); all-cloud "
+            "chips mean visible >= 0.15; all-clear chips <= 20 % pixels brighter than 0.3",
+            "dropped_chips_use": "teacher-only (distillation)" if cfg.distill > 0 else "unused",
+        }
+    version = version or ("v2" if cfg.distill > 0 else "v1")
     model, summary = train_fine(data, cfg, log=print)
     return finish_fine(
         model,
@@ -249,7 +280,7 @@ def run_coarse(
     """
     from xcloud.train.export import export_model
 
-    train, val = _load_training(data_root), _load_validation(data_root)
+    (train, _), val = _load_training(data_root, cfg.clean_labels), _load_validation(data_root)
     routing = cfg.coarse_targets == "routing"
     fine = None
     if routing:
@@ -348,7 +379,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="run folder for checkpoints (default runs/<task>)")
     p.add_argument("--export", default=None, help="write <task>.<version>.safetensors + .json here")
-    p.add_argument("--version", default="v1", help="version tag of the exported files (default v1)")
+    p.add_argument(
+        "--version",
+        default=None,
+        help="version tag of the exported files (default v1; fine with --distill: v2)",
+    )
     p.add_argument(
         "--coarse-targets",
         choices=["labels", "routing"],
@@ -369,6 +404,11 @@ def _parser() -> argparse.ArgumentParser:
         "--distill",
         type=float,
         help="fine: weight of distillation from ukis-csmask (0 = off; see xcloud.train.distill)",
+    )
+    p.add_argument(
+        "--clean-labels",
+        help="comma-separated labelled sources (e.g. oncloudn) whose chips with labels that "
+        "contradict their imagery are left out (xcloud.train.data.split_noisy_labels)",
     )
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     p.add_argument(
@@ -409,6 +449,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             fields[name] = value
     if args.resume:
         fields["resume"] = True
+    if getattr(args, "clean_labels", None):
+        fields["clean_labels"] = [k.strip() for k in args.clean_labels.split(",") if k.strip()]
+    if fields.get("clean_labels") is not None:
+        fields["clean_labels"] = tuple(fields["clean_labels"])
     if fields.get("class_weights") is not None:
         fields["class_weights"] = tuple(fields["class_weights"])
     if "coarse_factors" in fields:
@@ -441,9 +485,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"wrote {Path(cfg.out) / 'sensei_init.pt'}; use it with: xcloud train fine --init ..."
         )
     elif args.task == "fine":
-        run_fine(cfg, data_root=args.data, export=args.export, baselines=not args.no_baselines)
+        run_fine(
+            cfg,
+            data_root=args.data,
+            export=args.export,
+            baselines=not args.no_baselines,
+            version=args.version,
+        )
     else:
-        run_coarse(cfg, data_root=args.data, export=args.export, version=args.version)
+        run_coarse(cfg, data_root=args.data, export=args.export, version=args.version or "v1")
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -53,6 +53,7 @@ __all__ = [
     "load_clear",
     "load_l8biome",
     "load_oncloudn",
+    "split_noisy_labels",
 ]
 
 #: Sentinel-2A MSI bands: min / centre / max wavelength in nm (ESA spectral response, FWHM).
@@ -232,6 +233,77 @@ def load_l8biome(root: str | Path | None = None, *, split: str = "train") -> lis
             )
         )
     return out
+
+
+def label_contrast(scene: Scene) -> dict[str, float]:
+    """How well a chip's cloud label agrees with its brightness.
+
+    Returns the valid-pixel fractions labelled cloud (codes 1, 2, 4) and clear (0, 5), the mean
+    visible reflectance (bands centred below 700 nm) of each, their difference ``contrast``
+    (nan when either class is absent) and ``bright_frac``, the fraction of valid pixels with mean
+    visible reflectance above 0.3.
+    """
+    assert scene.label is not None
+    lab = scene.label
+    valid = lab != IGNORE
+    vis = scene.image[scene.wavelengths[:, 1] < 700].mean(axis=0)
+    cloud = np.isin(lab, (1, 2, 4)) & valid
+    clear = np.isin(lab, (0, 5)) & valid
+    n = max(int(valid.sum()), 1)
+    vc = float(vis[cloud].mean()) if cloud.any() else float("nan")
+    vk = float(vis[clear].mean()) if clear.any() else float("nan")
+    return {
+        "cloud_frac": float(cloud.sum() / n),
+        "clear_frac": float(clear.sum() / n),
+        "vis_cloud": vc,
+        "vis_clear": vk,
+        "contrast": vc - vk,
+        "bright_frac": float(((vis > 0.3) & valid).sum() / n),
+    }
+
+
+def split_noisy_labels(
+    scenes: list[Scene],
+    *,
+    min_contrast: float = 0.015,
+    min_overcast_vis: float = 0.15,
+    max_clear_bright: float = 0.2,
+) -> tuple[list[Scene], list[Scene]]:
+    """Split ``scenes`` into those whose labels agree with the imagery and those that do not.
+
+    Many On Cloud N training chips carry labels that contradict their own imagery (clear ocean
+    labelled cloud, a bright cumulus field labelled clear, cloud masks *darker* than the clear
+    area). A chip is kept when (see :func:`label_contrast`):
+
+    * both classes cover >= 1 % of it and the labelled cloud is brighter than the labelled clear
+      by at least ``min_contrast`` in mean visible reflectance; or
+    * it is (almost) all cloud and its mean visible reflectance is >= ``min_overcast_vis``; or
+    * it is (almost) all clear and at most ``max_clear_bright`` of it is brighter than 0.3.
+
+    The rule uses only the chip's own image and label (never the validation split or a model);
+    it is meant for sources without snow or bright desert in their training chips (it would drop
+    an all-clear snow scene), which is why the CLI applies it to On Cloud N only.
+
+    Examples
+    --------
+    >>> img = np.full((3, 4, 4), 0.05, np.float32); img[:, :2] = 0.6
+    >>> wl = np.array([[450, 490, 520], [540, 560, 580], [650, 665, 680]], np.float32)
+    >>> good = Scene(img, wl, np.where(img[0] > 0.3, 4, 5).astype(np.uint8), "a", "x", "l2a", ("b", "g", "r"))
+    >>> bad = Scene(img, wl, np.where(img[0] > 0.3, 5, 4).astype(np.uint8), "b", "x", "l2a", ("b", "g", "r"))
+    >>> [s.name for s in split_noisy_labels([good, bad])[0]]
+    ['a']
+    """
+    kept, dropped = [], []
+    for s in scenes:
+        c = label_contrast(s)
+        if c["cloud_frac"] >= 0.01 and c["clear_frac"] >= 0.01:
+            ok = c["contrast"] >= min_contrast
+        elif c["cloud_frac"] >= 0.01:
+            ok = c["vis_cloud"] >= min_overcast_vis
+        else:
+            ok = c["bright_frac"] <= max_clear_bright
+        (kept if ok else dropped).append(s)
+    return kept, dropped
 
 
 def is_cloud_free(image: np.ndarray, bands: tuple[str, ...]) -> bool:

@@ -108,12 +108,15 @@ def distill_training_data(
     teacher=None,
     root: str | Path | None = None,
     unlabelled: bool = True,
+    relabel: list[Scene] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, list[Scene]]:
     """``train`` (``{oncloudn, l8biome, synthetic}``, training splits only) with teacher
     probabilities on the labelled scenes, plus the unlabelled scenes the teacher can label under
     ``"unlabelled:<source>:<n_bands>"`` keys (one band set per Batcher source; weights via
-    :func:`xcloud.train.routing.expand_weights`)."""
+    :func:`xcloud.train.routing.expand_weights`). ``relabel`` scenes (labelled chips whose labels
+    were rejected, see :func:`xcloud.train.data.split_noisy_labels`) join them the same way under
+    ``"unlabelled:<source>_relabel:<n_bands>"``: their imagery, the teacher's labels."""
     if teacher is None:
         from xcloud.models import create_model
 
@@ -122,17 +125,19 @@ def distill_training_data(
     for key in ("oncloudn", "l8biome"):
         if train.get(key):
             out[key] = _with_soft(train[key], teacher)
+    extra: list[tuple[Scene, str]] = [(s, f"{s.source}_relabel") for s in relabel or ()]
     if unlabelled:
         from xcloud.train.routing import load_unlabelled
 
-        for s in load_unlabelled(root):
-            if teacher_bands(s) is None:
-                continue
-            label = np.full(s.image.shape[1:], IGNORE, np.uint8)
-            (scene,) = _with_soft(
-                [Scene(s.image, s.wavelengths, label, s.name, s.source, s.level, s.bands)], teacher
-            )
-            out.setdefault(f"unlabelled:{s.source}:{len(s.bands)}", []).append(scene)
+        extra += [(s, s.source) for s in load_unlabelled(root)]
+    for s, source in extra:
+        if teacher_bands(s) is None:
+            continue
+        label = np.full(s.image.shape[1:], IGNORE, np.uint8)
+        (scene,) = _with_soft(
+            [Scene(s.image, s.wavelengths, label, s.name, s.source, s.level, s.bands)], teacher
+        )
+        out.setdefault(f"unlabelled:{source}:{len(s.bands)}", []).append(scene)
     if log:
         summary = {}
         for k, v in out.items():

@@ -63,6 +63,10 @@ class TrainConfig:
     distill_weights
         Per-class weights (clear, cloud, thin_cloud, cloud_shadow) of the distillation term by
         the teacher's probability mass (a pixel's weight is ``sum_k t_k w_k``): emphasise shadow.
+    clean_labels
+        Sources whose chips go through :func:`xcloud.train.data.split_noisy_labels` first: chips
+        whose labels contradict their imagery are left out of the supervised term (with
+        ``distill`` > 0 they stay in as teacher-only scenes under ``unlabelled:...``).
     coarse_factors, adjacency_weight
         Coarse overview factors (one drawn per batch) and weight of the adjacency loss.
     coarse_targets
@@ -99,6 +103,7 @@ class TrainConfig:
     coarse_alpha: tuple[float, ...] | None = None
     distill: float = 0.0
     distill_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 3.0)
+    clean_labels: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
