@@ -4,24 +4,33 @@ Run
 ---
     nice -n 10 .venv/bin/python benchmarks/train_default.py [--data DIR] [--export DIR]
 
-Trains ``fine`` (then ``coarse``) with the exact configuration of the shipped weights
-(``fine.v1``, ``coarse.v2``), validates on the held-out split (fine: with ukis-csmask and a
-brightness floor on the same pixels; coarse: cell accuracy and the routing threshold table)
-and writes ``fine.v1.*`` / ``coarse.v2.*`` (``.safetensors`` + ``.json``) into ``--export``
-(default ``xcloud/models/weights``). After exporting, update the pinned sha256 in
-``xcloud/models/builtin.py``. ``coarse.v2`` is distilled from the shipped ``fine``, so run it
-after the fine model, as the full run does.
+The shipped ``fine`` (``fine.v4``) is the end of a chain of runs, each initialised from the one
+before; the full run repeats the chain and then trains ``coarse`` on it:
 
-``--only fine-v2 [--init fine.v1.safetensors]`` reproduces the *candidate* ``fine.v2``:
-``fine.v1`` fine-tuned with distillation from ukis-csmask (:mod:`xcloud.train.distill`). It
-was not shipped: higher cloud F1 on the validation sets, but it called a third of the demo
-scene cloud shadow (see ``experiments`` in ``fine.v1.json``). It exports into
-``runs/fine_v2/export``.
+1. ``fine.v1``: from scratch on On Cloud N train, L8 Biome train and synthetic composites
+   (2100 s budget);
+2. ``fine.v3``: fine.v1 fine-tuned (3000 steps) on the On Cloud N chips whose labels agree
+   with their own imagery (:func:`xcloud.train.data.split_noisy_labels` rejects 17 of 24, which
+   stay in as teacher-only scenes), L8 Biome, synthetic composites and unlabelled scenes, with
+   distillation from ukis-csmask at equal class weights;
+3. ``fine.v4``: fine.v3 trained on with the same data and losses (4000 steps, 1200 s budget);
+4. ``coarse.v4``: the routing classifier distilled from fine.v4 (targets are fine's own
+   predictions, :mod:`xcloud.train.routing`), factor-4 overview (720 s budget).
 
-The shipped runs used 2 CPU threads and a wall-clock budget (``time_limit``); the learning-rate
-schedule follows elapsed time as well as steps, so on a machine of different speed the run ends
-at a different step count and the weights differ (the metrics should not, much). Set
-``time_limit`` to None in the configs below for a step-exact, seed-deterministic run.
+Intermediate exports go to ``runs/<run>/export``; the last fine and the coarse model go to
+``--export`` (default ``xcloud/models/weights``). After exporting, update the file names and
+pinned sha256 in ``xcloud/models/builtin.py``. Each stage validates on the held-out split
+(fine: with ukis-csmask and a brightness floor on the same pixels; coarse: cell accuracy and the
+routing threshold table). ``--only <stage>`` runs one stage (its ``init`` must exist).
+
+``--only fine-v2`` reproduces the earlier *candidate* ``fine.v2`` (fine.v1 + distillation with
+shadow weighted 3x, all On Cloud N labels); it was not shipped: it called a third of the demo
+scene cloud shadow (``experiments`` in the fine card).
+
+The runs used 2 CPU threads and wall-clock budgets (``time_limit``); the learning-rate schedule
+follows elapsed time as well as steps, so on a machine of different speed a run ends at a
+different step count and the weights differ (the metrics should not, much). Set ``time_limit``
+to None in the configs below for a step-exact, seed-deterministic run.
 """
 
 from __future__ import annotations
@@ -32,14 +41,13 @@ import time
 from xcloud.train.cli import run_coarse, run_fine
 from xcloud.train.loop import TrainConfig
 
-#: The configuration of fine.v1 (see its model card, ``training.config``).
+#: fine.v1 (its card's ``training.config``): from scratch.
 FINE_V1 = dict(
     steps=6000, batch_size=16, crop=128, lr=3e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=2,
     source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=2100.0, groups=4,
     ckpt_every=250, out="runs/fine_v1",
 )  # fmt: skip
-#: The configuration of the fine.v2 candidate (not shipped): fine.v1 fine-tuned with distillation
-#: from ukis-csmask (``experiments`` in fine.v1.json).
+#: The fine.v2 candidate (not shipped): fine.v1 + distillation from ukis-csmask, shadow emphasis.
 FINE_V2 = dict(
     steps=3000, batch_size=16, crop=128, lr=1e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=2,
     source_weights={"oncloudn": 0.3, "l8biome": 0.3, "synthetic": 0.15, "unlabelled": 0.25},
@@ -47,64 +55,63 @@ FINE_V2 = dict(
     init="runs/fine_v1/export/fine.v1.safetensors", class_weights=(1.0, 1.0, 1.0, 2.0),
     distill=1.0, distill_weights=(1.0, 1.0, 1.0, 3.0),
 )  # fmt: skip
-#: fine.v3: fine.v1 fine-tuned on On Cloud N chips whose labels agree with their imagery
-#: (``clean_labels``, :func:`xcloud.train.data.split_noisy_labels`; the 17 rejected chips stay
-#: in as teacher-only scenes), L8 Biome and synthetic composites, with distillation from
-#: ukis-csmask at equal class weights (no shadow emphasis: fine.v2's failure mode).
+#: fine.v3: fine.v1 fine-tuned on label-checked On Cloud N chips (the rejected ones teacher-only),
+#: L8 Biome, synthetic composites and unlabelled scenes, distillation at equal class weights.
 FINE_V3 = dict(
     steps=3000, batch_size=16, crop=128, lr=1e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=2,
     source_weights={"oncloudn": 0.2, "l8biome": 0.35, "synthetic": 0.2, "unlabelled": 0.25},
     time_limit=1500.0, groups=4, ckpt_every=250, out="runs/fine_v3",
-    init="xcloud/models/weights/fine.v1.safetensors", distill=1.0,
+    init="runs/fine_v1/export/fine.v1.safetensors", distill=1.0,
     distill_weights=(1.0, 1.0, 1.0, 1.0), clean_labels=("oncloudn",),
 )  # fmt: skip
-#: The configuration of coarse.v2: routing distillation from the shipped fine.v1 (targets are
-#: fine's own predictions, see xcloud.train.routing), overview factor 4 only.
-COARSE_V2 = dict(
+#: fine.v4 (shipped): fine.v3 trained on with the same data and losses for up to 4000 more steps.
+FINE_V4 = dict(FINE_V3, steps=4000, time_limit=1200.0, out="runs/fine_v4",
+               init="runs/fine_v3/export/fine.v3.safetensors")  # fmt: skip
+#: coarse.v4 (shipped): routing distillation from fine.v4, overview factor 4 only.
+COARSE_V4 = dict(
     steps=9000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
     source_weights={"oncloudn": 0.3, "l8biome": 0.2, "clear": 0.15, "synthetic": 0.15, "unlabelled": 0.2},
     time_limit=720.0, groups=4, coarse_factors=(4,), adjacency_weight=0.5, ckpt_every=250,
-    coarse_targets="routing", coarse_alpha=(1.5, 3.0, 1.0, 1.0), out="runs/coarse_v2",
+    coarse_targets="routing", coarse_alpha=(1.5, 3.0, 1.0, 1.0), out="runs/coarse_v4",
 )  # fmt: skip
+
+#: stage -> (config, version); the chain of the full run, in order
+FINE = {"fine-v1": (FINE_V1, "v1"), "fine-v3": (FINE_V3, "v3"), "fine-v4": (FINE_V4, "v4")}
+SHIPPED_FINE = "fine-v4"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None)
     p.add_argument("--export", default="xcloud/models/weights")
-    p.add_argument("--only", choices=["fine", "fine-v2", "fine-v3", "coarse"], default=None)
-    p.add_argument("--init", default=None, help="fine-v2: fine.v1 weights to fine-tune")
+    p.add_argument(
+        "--only", choices=["fine-v1", "fine-v2", "fine-v3", "fine-v4", "coarse"], default=None
+    )
+    p.add_argument("--init", default=None, help="weights to start a fine stage from")
     p.add_argument("--resume", action="store_true")
     args = p.parse_args()
     t0 = time.perf_counter()
-    if args.only in (None, "fine"):
-        run_fine(
-            TrainConfig(**FINE_V1, resume=args.resume), data_root=args.data, export=args.export
-        )
-    if args.only == "fine-v2":  # the candidate that was not shipped
-        v2 = dict(FINE_V2)
-        v2["init"] = args.init or f"{args.export}/fine.v1.safetensors"
-        run_fine(
-            TrainConfig(**v2, resume=args.resume),
-            data_root=args.data,
-            export=f"{FINE_V2['out']}/export",
-        )
-    if args.only == "fine-v3":
-        v3 = dict(FINE_V3)
+    stages = [args.only] if args.only else [*FINE, "coarse"]
+    for stage in stages:
+        if stage == "coarse":
+            run_coarse(
+                TrainConfig(**COARSE_V4, resume=args.resume),
+                data_root=args.data,
+                export=args.export,
+                version="v4",
+                fine_weights=f"{args.export}/fine.v4.safetensors",
+            )
+            continue
+        conf, version = FINE[stage] if stage in FINE else (FINE_V2, "v2")
+        conf = dict(conf)
         if args.init:
-            v3["init"] = args.init
+            conf["init"] = args.init
+        export = args.export if stage == SHIPPED_FINE else f"{conf['out']}/export"
         run_fine(
-            TrainConfig(**v3, resume=args.resume),
+            TrainConfig(**conf, resume=args.resume),
             data_root=args.data,
-            export=f"{FINE_V3['out']}/export",
-            version="v3",
-        )
-    if args.only in (None, "coarse"):
-        run_coarse(
-            TrainConfig(**COARSE_V2, resume=args.resume),
-            data_root=args.data,
-            export=args.export,
-            version="v2",
+            export=export,
+            version=version,
         )
     print(f"total {time.perf_counter() - t0:.0f} s")
 

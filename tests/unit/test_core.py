@@ -84,6 +84,22 @@ def test_numpy_equals_dask(cube):
     assert len(np.unique(n)) >= 3  # the comparison is not trivially between constant masks
 
 
+def test_large_numpy_input_runs_in_blocks_with_the_same_result(cube, monkeypatch):
+    import xcloud.inference.core as core
+
+    whole = run_mask(cube, BOX)
+    calls = []
+    real = core._stage_a
+    monkeypatch.setattr(core, "_stage_a", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(core, "_NUMPY_BLOCK", get_spec(TEST_MODEL).stride)
+    blocked = run_mask(cube, BOX)
+    assert isinstance(blocked, np.ndarray) and len(calls) > 1  # it was split
+    np.testing.assert_array_equal(blocked, whole)
+    p_whole = run_mask(cube, BOX, probabilities=True)
+    monkeypatch.setattr(core, "_NUMPY_BLOCK", 10**6)
+    np.testing.assert_array_equal(run_mask(cube, BOX, probabilities=True), p_whole)
+
+
 def test_dask_output_keeps_input_chunks(cube):
     x = da.from_array(cube, chunks=(4, 48, 96))
     with dask.config.set(scheduler=_raise):

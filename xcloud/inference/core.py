@@ -34,6 +34,8 @@ __all__ = ["MaskJob", "run_mask"]
 
 #: Reflectance above this in more than 1 % of a block's valid samples means unscaled DN.
 _DN_THRESHOLD = 5.0
+#: Edge (px, rounded down to the tile stride) of the blocks a large numpy input is split into.
+_NUMPY_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,8 @@ def _stage_a(
 
     valid = np.asarray(np.isfinite(x).all(axis=1))  # (n, hb, wb)
     _check_radiometry(x, valid, job.bands)
-    filled = np.where(valid[:, None], x, np.float32(np.nan)).astype(np.float32)
+    # invalid = any band non-finite: make the whole pixel NaN (a copy only when there are any)
+    filled = x if valid.all() else np.where(valid[:, None], x, np.float32(np.nan))
     # "edge" needs only the block's last row: a mirror would need as many rows as the pad,
     # which a short last chunk lacks, making the result depend on the chunking
     filled = np.pad(filled, ((0, 0), (0, 0), pad_y, pad_x), mode="edge")
@@ -293,6 +296,13 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
 
     if not isinstance(x, da.Array):
         x = np.asarray(x)
+        block = max(stride, (_NUMPY_BLOCK // stride) * stride)
+        if Y > block or X > block:
+            # a large in-memory array runs as blocks on dask's threaded scheduler, so that one
+            # block's numpy work (tiling, overlap-add) overlaps the next block's model call; the
+            # result does not depend on the blocking (tiles are anchored to the global grid)
+            xd = da.from_array(x, chunks=tuple(x.shape[:-2]) + (block, block))
+            return run_mask(xd, job, probabilities=probabilities).compute(scheduler="threads")
         acc = _stage_a(x, core_y=(0, Y), core_x=(0, X), **stage_a)
         pad = [(0, 0)] * (acc.ndim - 2) + [(2 * h, 2 * h)] * 2
         return _stage_b(np.pad(acc, pad), **stage_b)

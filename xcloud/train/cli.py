@@ -269,6 +269,7 @@ def run_coarse(
     export: str | None = None,
     version: str = "v1",
     max_disagreement: float = 0.003,
+    fine_weights: str | None = None,
 ) -> dict[str, Any]:
     """Train the coarse classifier, validate it (cell accuracy) and export weights + card.
 
@@ -288,6 +289,14 @@ def run_coarse(
         from xcloud.train.routing import expand_weights, routing_training_data
 
         fine = create_model("fine", "cpu")
+        if fine_weights:  # a fine model that is not (yet) the shipped one
+            import copy
+
+            from safetensors.torch import load_file
+
+            fine = copy.deepcopy(fine)  # create_model's instance is shared: leave it alone
+            fine.net.load_state_dict(load_file(fine_weights))
+            print(f"routing targets from {fine_weights}")
         t0 = time.perf_counter()
         data = routing_training_data(train, fine, root=data_root, seed=cfg.seed, log=print)
         print(f"pseudo-labelled with fine in {time.perf_counter() - t0:.0f} s")
