@@ -21,10 +21,10 @@ from xcloud.models._spec import ModelSpec
 
 __all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
 
-FINE_WEIGHTS = "fine.v1.safetensors"
-FINE_SHA256 = "fef7ef7e84abd5ab761e86f58b14256015ef6c3ca4a26a44475561580fdb2702"
-COARSE_WEIGHTS = "coarse.v2.safetensors"
-COARSE_SHA256 = "b92ff2dd62131cfd73f87c1488cbd5aa3a17cf464c42a4ca07b9c4eb4388ca47"
+FINE_WEIGHTS = "fine.v3.safetensors"
+FINE_SHA256 = "dde2adaecb871000c7d6b3e81e1186cb8f65bcd08d563419a1f1890ff14a7c00"
+COARSE_WEIGHTS = "coarse.v4.safetensors"
+COARSE_SHA256 = "5c54117f1f9b6a6426d56c14c70b64d8b43ceca547c4861157117e96907dc3bd"
 #: Licence of the shipped weights: they derive from CC-BY-4.0 data (On Cloud N, SEN12MS-CR),
 #: so attribution is required (see each card's ``data_licences``).
 LICENCE = "CC-BY-4.0"
