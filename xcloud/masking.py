@@ -155,7 +155,9 @@ def _reflectance(
     sc, off = reflectance_scaling(arr.dtype, merged, scale=s, offset=o, sensor=sensor, band=None)
     nd = _nodata_value(arr, nodata, var)
     data = arr.data
-    refl = data.astype(np.float32) * np.float32(sc) + np.float32(off)
+    refl = data.astype(np.float32, copy=False)
+    if sc != 1 or off != 0:  # reflectance already: no arithmetic (and no copies) to do
+        refl = refl * np.float32(sc) + np.float32(off)
     if nd is not None and not (isinstance(nd, float) and np.isnan(nd)):
         refl = _where(data == nd, np.float32(np.nan), refl)
     return refl

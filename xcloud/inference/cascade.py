@@ -35,6 +35,7 @@ from xcloud.inference.core import (
     _predict,
     _stage_a,
     _stage_b,
+    numpy_blocks,
     work_chunks,
 )
 from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
@@ -492,7 +493,7 @@ def run_cascade(
     else:  # run_mask's chunking, so that the sums (and labels) are bit for bit the same
         cy, cx = (work_chunks(x.chunks[a], spec.stride, h) for a in (-2, -1))
     chunks = tuple((1,) * n for n in lead_shape) + ((x.shape[-3],), cy, cx)
-    xw = da.from_array(x, chunks=chunks) if eager else x.rechunk(chunks)
+    xw = numpy_blocks(np.asarray(x), chunks) if eager else x.rechunk(chunks)
     starts_y, starts_x = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
 
     # 1-2. overview and routing (eager; nothing is read when routing is off)

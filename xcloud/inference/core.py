@@ -34,8 +34,10 @@ __all__ = ["MaskJob", "run_mask"]
 
 #: Reflectance above this in more than 1 % of a block's valid samples means unscaled DN.
 _DN_THRESHOLD = 5.0
-#: Edge (px, rounded down to the tile stride) of the blocks a large numpy input is split into.
-_NUMPY_BLOCK = 1024
+#: Edge (px, rounded down to the tile stride) of the blocks a large numpy input is split into:
+#: 512 and 768 ran 2x faster than one block and 15 % faster than 1024 on a 2048 px 13-band
+#: cube with 2 threads.
+_NUMPY_BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,33 @@ def work_chunks(chunks: tuple[int, ...], stride: int, h: int) -> tuple[int, ...]
     return out
 
 
+def _split(n: int, block: int) -> tuple[int, ...]:
+    return tuple(min(block, n - i) for i in range(0, n, block))
+
+
+def numpy_blocks(x: np.ndarray, chunks: tuple[tuple[int, ...], ...]):
+    """``x`` as a dask array with ``chunks`` whose blocks are views of ``x``.
+
+    ``da.from_array`` would first copy the whole array and hash it for a name; for an array that
+    is only wrapped to run one computation in blocks, both cost more than the blocks' work.
+
+    >>> numpy_blocks(np.arange(10.0).reshape(2, 5), ((2,), (3, 2))).blocks[0, 1].compute()
+    array([[3., 4.],
+           [8., 9.]])
+    """
+    import uuid
+
+    import dask.array as da
+
+    name = f"xcloud-numpy-{uuid.uuid4().hex}"
+    starts = [np.cumsum((0,) + c) for c in chunks]
+    dsk = {}
+    for idx in np.ndindex(*(len(c) for c in chunks)):
+        sl = tuple(slice(int(st[i]), int(st[i + 1])) for st, i in zip(starts, idx, strict=True))
+        dsk[(name, *idx)] = x[sl]
+    return da.Array(dsk, name, chunks=chunks, dtype=x.dtype)
+
+
 def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     """Cloud-mask an array of reflectance.
 
@@ -301,7 +330,9 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
             # a large in-memory array runs as blocks on dask's threaded scheduler, so that one
             # block's numpy work (tiling, overlap-add) overlaps the next block's model call; the
             # result does not depend on the blocking (tiles are anchored to the global grid)
-            xd = da.from_array(x, chunks=tuple(x.shape[:-2]) + (block, block))
+            xd = numpy_blocks(
+                x, tuple((n,) for n in x.shape[:-2]) + (_split(Y, block), _split(X, block))
+            )
             return run_mask(xd, job, probabilities=probabilities).compute(scheduler="threads")
         acc = _stage_a(x, core_y=(0, Y), core_x=(0, X), **stage_a)
         pad = [(0, 0)] * (acc.ndim - 2) + [(2 * h, 2 * h)] * 2
