@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from xcloud.errors import DimensionError, MissingBandsError, require
+from xcloud.errors import DimensionError, MissingBandsError, RadiometryError, require
 from xcloud.models import CLASSES, NODATA
 
 __all__ = [
@@ -264,17 +264,21 @@ def _rgb_bands(
     return tuple(arrays[by_name[b]] for b in ("red", "green", "blue"))  # type: ignore[return-value]
 
 
-def _as_reflectance(arr) -> np.ndarray:
-    """Float values with nodata as NaN and the ``scale_factor`` / ``add_offset`` applied."""
-    values = np.asarray(arr.values, dtype=np.float32)
-    attrs = {**getattr(arr, "encoding", {}), **arr.attrs}
-    nd = next((attrs[k] for k in ("nodata", "_FillValue") if attrs.get(k) is not None), None)
-    if isinstance(nd, (tuple, list)):
-        nd = nd[0]
-    if nd is not None and not np.isnan(nd):
-        values[values == np.float32(nd)] = np.nan
-    scale = float(attrs.get("scale_factor", 1.0) or 1.0)
-    return values * np.float32(scale) + np.float32(attrs.get("add_offset", 0.0) or 0.0)
+def _as_reflectance(arr, sensor=None) -> np.ndarray:
+    """Float reflectance, NaN at nodata, scaled exactly as :func:`xcloud.mask` scales a band
+    (``scale_factor`` / ``add_offset`` attributes, else the sensor's default for integers).
+
+    Integer data whose scaling nothing tells is an error for masking, but a percentile-stretched
+    quicklook does not need it: it is drawn from the digital numbers as they are.
+    """
+    from xcloud.masking import _reflectance
+
+    kw: dict[str, Any] = dict(var=str(arr.name), scale=None, offset=None, nodata=None, attrs={})
+    try:
+        refl = _reflectance(arr, sensor=sensor, **kw)
+    except RadiometryError:
+        refl = _reflectance(arr, sensor=None, **{**kw, "scale": 1.0, "offset": 0.0})
+    return np.asarray(refl, dtype=np.float32)
 
 
 def plot_rgb(
@@ -352,7 +356,7 @@ def plot_rgb(
     else:
         red, grn, blu = _rgb_bands(obj, bands=bands, sensor=sensor, wavelengths=wavelengths)
         red, grn, blu = (_one_scene(a, time, "plot_rgb") for a in (red, grn, blu))
-        refl = [_as_reflectance(a) for a in (red, grn, blu)]
+        refl = [_as_reflectance(a, sensor) for a in (red, grn, blu)]
         src = red
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))

@@ -214,3 +214,23 @@ def test_plot_cloud_fraction_from_store_coords_and_from_mask():
     assert nodata.get_ydata().tolist() == pytest.approx([25.0, 100.0])
     with pytest.raises(DimensionError, match="time"):
         plot_cloud_fraction(_mask([[0]]))
+
+
+def test_quicklook_scaling_is_the_masks_scaling():
+    """plot_rgb reads a band as xcloud.mask does (scale_factor, add_offset, nodata), and still
+    draws integer data that carries no scaling (a stretched quicklook does not need it)."""
+    from xcloud.masking import _reflectance
+    from xcloud.plot import _as_reflectance
+
+    dn = np.array([[0, 1000], [2000, 65535]], np.uint16)
+    attrs = {"scale_factor": 1e-4, "add_offset": -0.1, "nodata": 65535}
+    arr = xr.DataArray(dn, dims=("y", "x"), name="B04", attrs=attrs)
+    want = np.asarray(
+        _reflectance(arr, var="B04", scale=None, offset=None, nodata=None, sensor=None, attrs={})
+    )
+    got = _as_reflectance(arr)
+    np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(got[0], [-0.1, 0.0], atol=1e-6)
+    assert np.isnan(got[1, 1])
+    raw = _as_reflectance(xr.DataArray(dn, dims=("y", "x"), name="B04"))  # no scaling known
+    np.testing.assert_array_equal(raw, dn.astype(np.float32))
