@@ -278,6 +278,8 @@ def run_coarse(
     composites and unlabelled scenes, all labelled by fine), and the card gets a ``routing``
     section: trusted fraction and disagreement with fine per threshold on the validation split,
     and ``route_threshold``, the lowest threshold with disagreement <= ``max_disagreement``.
+    ``fine_weights`` (a ``fine.<version>.safetensors``) replaces the shipped fine model as the
+    source of those targets, e.g. to train the router for a fine model before shipping it.
     """
     from xcloud.train.export import export_model
 
