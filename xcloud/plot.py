@@ -246,11 +246,12 @@ def plot_mask(
 
 def _rgb_bands(
     obj, *, bands: Mapping[str, str] | None, sensor: str | None, wavelengths
-) -> tuple[Any, Any, Any]:
-    """The red, green and blue DataArrays of a Dataset or band-dim DataArray."""
+) -> tuple[tuple[Any, Any, Any], Any, dict[str, Any]]:
+    """The red, green and blue DataArrays of a Dataset or band-dim DataArray, and the sensor
+    and attributes :func:`xcloud.mask` would scale them with."""
     from xcloud.masking import resolve_variables
 
-    arrays, _, _, resolved = resolve_variables(
+    arrays, attrs, sensor_obj, resolved = resolve_variables(
         obj, sensor=sensor, bands=bands, wavelengths=wavelengths
     )
     variables = list(arrays)
@@ -261,19 +262,23 @@ def _rgb_bands(
             f"a true-colour plot needs red, green and blue; could not find {missing} among "
             f"the variables {variables}; pass bands={{'red': ..., 'green': ..., 'blue': ...}}"
         )
-    return tuple(arrays[by_name[b]] for b in ("red", "green", "blue"))  # type: ignore[return-value]
+    rgb = tuple(arrays[by_name[b]] for b in ("red", "green", "blue"))
+    return rgb, sensor_obj, attrs  # type: ignore[return-value]
 
 
-def _as_reflectance(arr, sensor=None) -> np.ndarray:
+def _as_reflectance(arr, sensor=None, attrs: Mapping[str, Any] | None = None) -> np.ndarray:
     """Float reflectance, NaN at nodata, scaled exactly as :func:`xcloud.mask` scales a band
-    (``scale_factor`` / ``add_offset`` attributes, else the sensor's default for integers).
+    (``scale_factor`` / ``add_offset`` attributes, also the Dataset's ``attrs``, else the
+    sensor's default for integers).
 
     Integer data whose scaling nothing tells is an error for masking, but a percentile-stretched
     quicklook does not need it: it is drawn from the digital numbers as they are.
     """
     from xcloud.masking import _reflectance
 
-    kw: dict[str, Any] = dict(var=str(arr.name), scale=None, offset=None, nodata=None, attrs={})
+    kw: dict[str, Any] = dict(
+        var=str(arr.name), scale=None, offset=None, nodata=None, attrs=dict(attrs or {})
+    )
     try:
         refl = _reflectance(arr, sensor=sensor, **kw)
     except RadiometryError:
@@ -354,9 +359,11 @@ def plot_rgb(
             src = _one_scene(obj, time, "plot_rgb")
             refl = [_as_reflectance(_one_scene(a, time, "plot_rgb")) for a in (obj, green, blue)]
     else:
-        red, grn, blu = _rgb_bands(obj, bands=bands, sensor=sensor, wavelengths=wavelengths)
-        red, grn, blu = (_one_scene(a, time, "plot_rgb") for a in (red, grn, blu))
-        refl = [_as_reflectance(a, sensor) for a in (red, grn, blu)]
+        rgb, sensor_obj, attrs = _rgb_bands(
+            obj, bands=bands, sensor=sensor, wavelengths=wavelengths
+        )
+        red, grn, blu = (_one_scene(a, time, "plot_rgb") for a in rgb)
+        refl = [_as_reflectance(a, sensor_obj, attrs) for a in (red, grn, blu)]
         src = red
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))

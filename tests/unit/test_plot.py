@@ -234,3 +234,24 @@ def test_quicklook_scaling_is_the_masks_scaling():
     assert np.isnan(got[1, 1])
     raw = _as_reflectance(xr.DataArray(dn, dims=("y", "x"), name="B04"))  # no scaling known
     np.testing.assert_array_equal(raw, dn.astype(np.float32))
+
+
+def test_quicklook_of_a_dataset_uses_the_sensor_mask_would_guess():
+    """Integer DN with no scale attributes: mask() scales them by the guessed sensor's default
+    (Sentinel-2 L2A here), and so does plot_rgb's reading (not the raw-DN fallback)."""
+    from xcloud.masking import _reflectance
+    from xcloud.plot import _as_reflectance, _rgb_bands
+
+    dn = np.full((4, 4), 1500, np.uint16)
+    ds = xr.Dataset(
+        {b: (("y", "x"), dn) for b in ("B02", "B03", "B04")},
+        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
+    )
+    (red, _, _), sensor, attrs = _rgb_bands(ds, bands=None, sensor=None, wavelengths=None)
+    assert sensor is not None
+    want = _reflectance(
+        red, var="B04", scale=None, offset=None, nodata=None, sensor=sensor, attrs=attrs
+    )
+    got = _as_reflectance(red, sensor, attrs)
+    np.testing.assert_allclose(got, np.asarray(want))
+    assert float(got.max()) < 1.0  # reflectance, not digital numbers
