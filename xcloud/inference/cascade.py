@@ -36,6 +36,7 @@ from xcloud.inference.core import (
     _stage_a,
     _stage_b,
     numpy_blocks,
+    regular_chunks,
     work_chunks,
 )
 from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
@@ -427,10 +428,6 @@ def _fill_unit(
     return out
 
 
-def _regular(n: int, size: int) -> tuple[int, ...]:
-    return (size,) * (n // size) + ((n % size,) if n % size else ())
-
-
 _NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
@@ -486,8 +483,8 @@ def run_cascade(
     Y, X = x.shape[-2:]
 
     if job.routing:
-        cy = work_chunks(_regular(Y, unit), unit, h)
-        cx = work_chunks(_regular(X, unit), unit, h)
+        cy = work_chunks(regular_chunks(Y, unit), unit, h)
+        cx = work_chunks(regular_chunks(X, unit), unit, h)
     elif eager:  # one block, exactly as run_mask's numpy path
         cy, cx = (Y,), (X,)
     else:  # run_mask's chunking, so that the sums (and labels) are bit for bit the same

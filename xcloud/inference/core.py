@@ -252,8 +252,13 @@ def work_chunks(chunks: tuple[int, ...], stride: int, h: int) -> tuple[int, ...]
     return out
 
 
-def _split(n: int, block: int) -> tuple[int, ...]:
-    return tuple(min(block, n - i) for i in range(0, n, block))
+def regular_chunks(n: int, size: int) -> tuple[int, ...]:
+    """``n`` px cut into chunks of ``size`` and a shorter rest.
+
+    >>> regular_chunks(600, 256)
+    (256, 256, 88)
+    """
+    return (size,) * (n // size) + ((n % size,) if n % size else ())
 
 
 def numpy_blocks(x: np.ndarray, chunks: tuple[tuple[int, ...], ...]):
@@ -331,7 +336,9 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
             # block's numpy work (tiling, overlap-add) overlaps the next block's model call; the
             # result does not depend on the blocking (tiles are anchored to the global grid)
             xd = numpy_blocks(
-                x, tuple((n,) for n in x.shape[:-2]) + (_split(Y, block), _split(X, block))
+                x,
+                tuple((n,) for n in x.shape[:-2])
+                + (regular_chunks(Y, block), regular_chunks(X, block)),
             )
             return run_mask(xd, job, probabilities=probabilities).compute(scheduler="threads")
         acc = _stage_a(x, core_y=(0, Y), core_x=(0, X), **stage_a)

@@ -54,6 +54,7 @@ __all__ = [
     "load_l8biome",
     "load_oncloudn",
     "split_noisy_labels",
+    "visible_mean",
 ]
 
 #: Sentinel-2A MSI bands: min / centre / max wavelength in nm (ESA spectral response, FWHM).
@@ -235,6 +236,11 @@ def load_l8biome(root: str | Path | None = None, *, split: str = "train") -> lis
     return out
 
 
+def visible_mean(scene: Scene) -> np.ndarray:
+    """``(H, W)`` mean reflectance of the bands centred below 700 nm (blue, green, red)."""
+    return scene.image[scene.wavelengths[:, 1] < 700].mean(axis=0)
+
+
 def label_contrast(scene: Scene) -> dict[str, float]:
     """How well a chip's cloud label agrees with its brightness.
 
@@ -246,7 +252,7 @@ def label_contrast(scene: Scene) -> dict[str, float]:
     assert scene.label is not None
     lab = scene.label
     valid = lab != IGNORE
-    vis = scene.image[scene.wavelengths[:, 1] < 700].mean(axis=0)
+    vis = visible_mean(scene)
     cloud = np.isin(lab, (1, 2, 4)) & valid
     clear = np.isin(lab, (0, 5)) & valid
     n = max(int(valid.sum()), 1)

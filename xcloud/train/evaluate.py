@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from xcloud.train.data import COMMON_NAMES, IGNORE, Scene
+from xcloud.train.data import COMMON_NAMES, IGNORE, Scene, visible_mean
 
 __all__ = [
     "Confusion",
@@ -140,9 +140,7 @@ def predict_ukis(scene: Scene) -> np.ndarray:
 def brightness_floor(scene: Scene, *, threshold: float = 0.2) -> np.ndarray:
     """The simplest baseline: cloud where the visible bands' mean reflectance exceeds
     ``threshold``."""
-    vis = scene.wavelengths[:, 1] < 700
-    bright = scene.image[vis].mean(axis=0) > threshold
-    return bright.astype(np.uint8)
+    return (visible_mean(scene) > threshold).astype(np.uint8)
 
 
 def evaluate_all(
