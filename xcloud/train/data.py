@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,7 @@ __all__ = [
     "load_clear",
     "load_l8biome",
     "load_oncloudn",
+    "mark_unlabelled_shadow",
     "split_noisy_labels",
     "visible_mean",
 ]
@@ -310,6 +311,39 @@ def split_noisy_labels(
             ok = c["bright_frac"] <= max_clear_bright
         (kept if ok else dropped).append(s)
     return kept, dropped
+
+
+def mark_unlabelled_shadow(scenes: list[Scene]) -> tuple[list[Scene], list[str]]:
+    """Relabel "clear" as "clear or cloud shadow" (code 5) in chips that label cloud but no shadow.
+
+    Some labelled sets mark cloud shadow only in part of their scenes: of the 9 L8 Biome training
+    crops with both cloud and clear, 4 label any shadow, yet the others show dark cloud shadows
+    beside their clouds (Barren_03, Urban_00, Shrubland_02) labelled *clear*. Trained on as they
+    are, those labels teach that a shadow is clear ground. Code 5 (see the module docstring) lets
+    the loss accept clear or shadow there, so the shadow signal comes from the chips, teacher and
+    synthetic scenes that do label it. Chips with no cloud keep their labels (no cloud, no cloud
+    shadow), as do chips that label some shadow.
+
+    Returns the scenes (relabelled copies where changed) and the names of those relabelled.
+
+    Examples
+    --------
+    >>> wl = np.array([[450, 490, 520], [540, 560, 580], [650, 665, 680]], np.float32)
+    >>> img = np.zeros((3, 2, 2), np.float32)
+    >>> a = Scene(img, wl, np.array([[0, 1], [0, 0]], np.uint8), "a", "x", "l1c", ("b", "g", "r"))
+    >>> b = Scene(img, wl, np.array([[0, 1], [3, 0]], np.uint8), "b", "x", "l1c", ("b", "g", "r"))
+    >>> out, names = mark_unlabelled_shadow([a, b])
+    >>> names, out[0].label.tolist(), out[1].label.tolist()
+    (['a'], [[5, 1], [5, 5]], [[0, 1], [3, 0]])
+    """
+    out, changed = [], []
+    for s in scenes:
+        lab = s.label
+        if lab is not None and np.isin(lab, (1, 2, 4)).any() and not (lab == 3).any():
+            s = replace(s, label=np.where(lab == 0, np.uint8(5), lab).astype(np.uint8))
+            changed.append(s.name)
+        out.append(s)
+    return out, changed
 
 
 def is_cloud_free(image: np.ndarray, bands: tuple[str, ...]) -> bool:

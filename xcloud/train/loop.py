@@ -67,6 +67,10 @@ class TrainConfig:
         Sources whose chips go through :func:`xcloud.train.data.split_noisy_labels` first: chips
         whose labels contradict their imagery are left out of the supervised term (with
         ``distill`` > 0 they stay in as teacher-only scenes under ``unlabelled:...``).
+    partial_shadow
+        Labelled sources whose chips with cloud but no shadow label have their "clear" read as
+        "clear or cloud shadow" (:func:`xcloud.train.data.mark_unlabelled_shadow`): for sets
+        that label shadow in only some scenes (L8 Biome).
     coarse_factors, adjacency_weight
         Coarse overview factors (one drawn per batch) and weight of the adjacency loss.
     coarse_targets
@@ -104,6 +108,7 @@ class TrainConfig:
     distill: float = 0.0
     distill_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 3.0)
     clean_labels: tuple[str, ...] = ()
+    partial_shadow: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
