@@ -21,10 +21,10 @@ from xcloud.models._spec import ModelSpec
 
 __all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
 
-FINE_WEIGHTS = "fine.v3.safetensors"
-FINE_SHA256 = "dde2adaecb871000c7d6b3e81e1186cb8f65bcd08d563419a1f1890ff14a7c00"
-COARSE_WEIGHTS = "coarse.v4.safetensors"
-COARSE_SHA256 = "5c54117f1f9b6a6426d56c14c70b64d8b43ceca547c4861157117e96907dc3bd"
+FINE_WEIGHTS = "fine.v6.safetensors"
+FINE_SHA256 = "bf350f145a7f7af692d9fff85bc8413a406cf20221b55bba51f47753aa417680"
+COARSE_WEIGHTS = "coarse.v5.safetensors"
+COARSE_SHA256 = "82b4ae72cc41e61a22bfc60b4d329207311be505cfc214cce07e27be5d3c7479"
 #: Licence of the shipped weights: they derive from CC-BY-4.0 data (On Cloud N, SEN12MS-CR),
 #: so attribution is required (see each card's ``data_licences``).
 LICENCE = "CC-BY-4.0"
