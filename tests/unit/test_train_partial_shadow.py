@@ -21,8 +21,9 @@ def test_only_cloudy_chips_without_shadow_are_relabelled():
     cloudy = _chip("cloudy", [[0, 1], [2, 255]])
     shadowed = _chip("shadowed", [[0, 1], [3, 0]])
     clear = _chip("clear", [[0, 0], [0, 255]])
-    out, names = mark_unlabelled_shadow([cloudy, shadowed, clear])
-    assert names == ["cloudy"]
+    oncloudn_like = _chip("set_valued", [[5, 4], [5, 5]])  # clear is already "clear or shadow"
+    out, names = mark_unlabelled_shadow([cloudy, shadowed, clear, oncloudn_like])
+    assert names == ["cloudy"] and out[3] is oncloudn_like
     assert out[0].label.tolist() == [[5, 1], [2, 255]]  # cloud, thin and fill untouched
     assert out[1] is shadowed and out[2] is clear
     assert cloudy.label.tolist() == [[0, 1], [2, 255]]  # the input is not modified

@@ -322,7 +322,8 @@ def mark_unlabelled_shadow(scenes: list[Scene]) -> tuple[list[Scene], list[str]]
     are, those labels teach that a shadow is clear ground. Code 5 (see the module docstring) lets
     the loss accept clear or shadow there, so the shadow signal comes from the chips, teacher and
     synthetic scenes that do label it. Chips with no cloud keep their labels (no cloud, no cloud
-    shadow), as do chips that label some shadow.
+    shadow), as do chips that label some shadow and chips with no plain "clear" (code 0) to
+    relabel, such as On Cloud N's, whose clear is already code 5.
 
     Returns the scenes (relabelled copies where changed) and the names of those relabelled.
 
@@ -339,7 +340,12 @@ def mark_unlabelled_shadow(scenes: list[Scene]) -> tuple[list[Scene], list[str]]
     out, changed = [], []
     for s in scenes:
         lab = s.label
-        if lab is not None and np.isin(lab, (1, 2, 4)).any() and not (lab == 3).any():
+        if (
+            lab is not None
+            and np.isin(lab, (1, 2, 4)).any()
+            and (lab == 0).any()
+            and not (lab == 3).any()
+        ):
             s = replace(s, label=np.where(lab == 0, np.uint8(5), lab).astype(np.uint8))
             changed.append(s.name)
         out.append(s)
