@@ -80,3 +80,13 @@ def test_unknown_clean_source_is_named(tmp_path):
 
     with pytest.raises(ValueError, match="'sentinel9'"):
         _load_training(str(tmp_path), ("sentinel9",))
+
+
+def test_card_rule_follows_the_function_defaults(monkeypatch):
+    """The model card's text of the cleaning rule is read from split_noisy_labels' defaults."""
+    from xcloud.train import cli
+
+    assert "cloud >= 0.015 brighter" in cli._cleaning_rule()
+    defaults = dict(split_noisy_labels.__kwdefaults__, min_contrast=0.05)
+    monkeypatch.setattr(split_noisy_labels, "__kwdefaults__", defaults)
+    assert "cloud >= 0.05 brighter" in cli._cleaning_rule()

@@ -16,10 +16,12 @@ routing``; its full configuration is ``COARSE_V2`` in ``benchmarks/train_default
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,21 @@ def _load_training(
         train[key], names = mark_unlabelled_shadow(train[key])
         relabelled += names
     return train, dropped, relabelled
+
+
+def _cleaning_rule() -> str:
+    """The rule :func:`~xcloud.train.data.split_noisy_labels` applies with its defaults, for the
+    model card (read from its signature, so the card cannot drift from the code)."""
+    d = {
+        k: v.default for k, v in inspect.signature(split_noisy_labels).parameters.items()
+        if v.default is not inspect.Parameter.empty
+    }  # fmt: skip
+    return (
+        f"xcloud.train.data.split_noisy_labels (defaults): mixed chips need labelled cloud >= "
+        f"{d['min_contrast']} brighter than labelled clear (mean visible reflectance); all-cloud "
+        f"chips mean visible >= {d['min_overcast_vis']}; all-clear chips <= "
+        f"{d['max_clear_bright']:.0%} pixels brighter than 0.3"
+    )
 
 
 def _load_validation(root: str | None) -> dict[str, list[Scene]]:
@@ -142,7 +159,7 @@ def run_fine(
 
         t0 = time.perf_counter()
         data = distill_training_data(train, root=data_root, log=print, relabel=dropped)
-        cfg.source_weights = expand_weights(cfg.source_weights, data)
+        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
         extra = {
             "distillation": {
                 "teacher": TEACHER,
@@ -168,9 +185,7 @@ def run_fine(
         extra["label_cleaning"] = {
             "sources": list(cfg.clean_labels),
             "dropped": [s.name for s in dropped],
-            "rule": "xcloud.train.data.split_noisy_labels (defaults): mixed chips need labelled "
-            "cloud >= 0.015 brighter than labelled clear (mean visible reflectance); all-cloud "
-            "chips mean visible >= 0.15; all-clear chips <= 20 % pixels brighter than 0.3",
+            "rule": _cleaning_rule(),
             "dropped_chips_use": "teacher-only (distillation)" if cfg.distill > 0 else "unused",
         }
     if cfg.partial_shadow:
@@ -319,7 +334,7 @@ def run_coarse(
         t0 = time.perf_counter()
         data = routing_training_data(train, fine, root=data_root, seed=cfg.seed, log=print)
         print(f"pseudo-labelled with fine in {time.perf_counter() - t0:.0f} s")
-        cfg.source_weights = expand_weights(cfg.source_weights, data)
+        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
         sources = {k: len(v) for k, v in data.items()}
     else:
         data = train
