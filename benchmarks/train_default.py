@@ -91,6 +91,9 @@ FINE_V6 = dict(FINE_V3, partial_shadow=("l8biome",), out="runs/fine_v6")
 #: fine.v7 (candidate): fine.v6's run with the teacher's shadow weighted 2 (shadow recall of
 #: fine.v6 on the crops that label shadow is 0.21, the teacher's 0.58).
 FINE_V7 = dict(FINE_V6, distill_weights=(1.0, 1.0, 1.0, 2.0), out="runs/fine_v7")
+#: fine.v8 (candidate): fine.v6's run with half of the batches on all of their source's bands
+#: (validation uses all bands; shadows need nir / swir, which a random subset often lacks).
+FINE_V8 = dict(FINE_V6, full_bands=0.5, out="runs/fine_v8")
 #: Ablation: fine.v6's run without label cleaning.
 FINE_V6_NOCLEAN = dict(FINE_V6, clean_labels=(), out="runs/fine_v6_noclean")
 #: coarse.v4 (shipped with fine.v3): routing distillation from fine.v3, overview factor 4 only.
@@ -114,6 +117,7 @@ CANDIDATES = {
     "fine-v3-noclean": (FINE_V3_NOCLEAN, "v3x"),
     "fine-v7": (FINE_V7, "v7"),
     "fine-v6-noclean": (FINE_V6_NOCLEAN, "v6x"),
+    "fine-v8": (FINE_V8, "v8"),
 }
 SHIPPED_FINE = "fine-v6"
 

@@ -2,6 +2,7 @@
 right, and a tiny distilled run learns from a teacher alone."""
 
 import numpy as np
+import pytest
 import torch
 
 from xcloud.models.fine import FineNet
@@ -99,3 +100,21 @@ def test_tiny_distilled_run_learns_from_teacher_only(tmp_path):
     cfg2 = TrainConfig(**{**cfg.to_json(), "steps": 1, "out": str(tmp_path / "b"),
                           "init": str(tmp_path / "m.safetensors")})  # fmt: skip
     train_fine({"toy": scenes}, cfg2, model=FineNet(widths=TINY))
+
+
+def test_batcher_full_bands():
+    s = _scene()
+    full = Batcher({"toy": [s]}, {"toy": 1.0}, batch_size=2, crop=32, full_bands=1.0)
+    assert all(full.sample()[0].shape[1] == len(BANDS) for _ in range(10))
+    # full_bands=0 draws nothing extra: the same batches as a Batcher without the option
+    a = Batcher({"toy": [s]}, {"toy": 1.0}, batch_size=2, crop=32, seed=3)
+    b = Batcher({"toy": [s]}, {"toy": 1.0}, batch_size=2, crop=32, seed=3, full_bands=0.0)
+    for _ in range(5):
+        (xa, ya, wa, _), (xb, yb, wb, _) = a.sample(), b.sample()
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(wa, wb)
+    sizes = {a.sample()[0].shape[1] for _ in range(40)}
+    assert len(sizes) > 1  # subsets of several sizes without it
+    with pytest.raises(ValueError, match="full_bands must be a probability in \\[0, 1\\], got 1.5"):
+        Batcher({"toy": [s]}, {"toy": 1.0}, full_bands=1.5)

@@ -551,6 +551,9 @@ class Batcher:
         Crop edge in pixels (multiple of 32).
     min_bands
         Smallest band subset.
+    full_bands
+        Probability that a batch takes all of its source's bands instead of a random subset
+        (0: the subset size is uniform from ``min_bands`` to all, as before).
     teacher
         Also return teacher probabilities (``Scene.soft``, same crops, flips and rotations;
         zeros for scenes without them, e.g. synthetic composites) as a fifth element of
@@ -567,7 +570,10 @@ class Batcher:
         min_bands: int = 3,
         seed: int = 0,
         teacher: bool = False,
+        full_bands: float = 0.0,
     ) -> None:
+        if not 0.0 <= full_bands <= 1.0:
+            raise ValueError(f"full_bands must be a probability in [0, 1], got {full_bands!r}")
         self.sources = {k: v for k, v in sources.items() if v and weights.get(k, 0.0) > 0}
         names = list(self.sources)
         if not names:
@@ -580,6 +586,7 @@ class Batcher:
         self.batch_size, self.crop, self.min_bands = batch_size, crop, min_bands
         self.rng = np.random.default_rng(seed)
         self.teacher = teacher
+        self.full_bands = full_bands
 
     def sample_groups(self, groups: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
         """A batch made of ``groups`` sub-batches, each from its own source and band set
@@ -595,7 +602,10 @@ class Batcher:
         name = self.names[int(rng.choice(len(self.names), p=self.p))]
         scenes = self.sources[name]
         n_bands = scenes[0].image.shape[0]
-        k = int(rng.integers(min(self.min_bands, n_bands), n_bands + 1))
+        if self.full_bands > 0 and rng.random() < self.full_bands:  # no draw at 0: same stream
+            k = n_bands
+        else:
+            k = int(rng.integers(min(self.min_bands, n_bands), n_bands + 1))
         subset = rng.permutation(n_bands)[:k]
         xs, ys, ss = [], [], []
         for _ in range(self.batch_size if n is None else n):

@@ -71,6 +71,9 @@ class TrainConfig:
         Labelled sources whose chips with cloud but no shadow label have their "clear" read as
         "clear or cloud shadow" (:func:`xcloud.train.data.mark_unlabelled_shadow`): for sets
         that label shadow in only some scenes (L8 Biome).
+    full_bands
+        Fine model: probability that a batch sees all of its source's bands rather than a random
+        subset (see :class:`xcloud.train.data.Batcher`).
     coarse_factors, adjacency_weight
         Coarse overview factors (one drawn per batch) and weight of the adjacency loss.
     coarse_targets
@@ -109,6 +112,7 @@ class TrainConfig:
     distill_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 3.0)
     clean_labels: tuple[str, ...] = ()
     partial_shadow: tuple[str, ...] = ()
+    full_bands: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -296,6 +300,7 @@ def train_fine(
         crop=cfg.crop,
         seed=cfg.seed,
         teacher=cfg.distill > 0,
+        full_bands=cfg.full_bands,
     )
 
     weight = torch.tensor(cfg.class_weights) if cfg.class_weights else None
