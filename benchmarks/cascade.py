@@ -10,31 +10,33 @@ decoding is part of the cost, as it is for users. Side by side in one run:
 * ``cascade, overview from cube``: the same, but the overview coarsened from the full-resolution
   cube (what a cube with no overviews gets: every chunk is read once for the overview).
 
-Two mosaics, both of real scenes only:
+Three mosaics, all of real scenes only:
 
 * ``oncloudn``: the 32 labelled On Cloud N chips (512 px, L2A), 4 x 8: 2048 x 4096 px, every
   chip once. Their cloud cover is 0-100 % (mean about 45 %): mostly broken cloud.
+* ``mixed``: a 4096 x 4096 px cube that adds uniform areas, as a Sentinel-2 archive has (cloud
+  cover there is U-shaped: most scenes are nearly clear or nearly overcast), though only half of
+  the cube: the 32 On Cloud N chips, plus 16 clear tiles (SEN12MS-CR clear patches and
+  EuroSAT chips, L1C, assembled into 512 px tiles) and 16 overcast tiles (the fully cloudy On
+  Cloud N chips). **Uniform tiles repeat** (flipped / rotated) because ``shared/data`` holds
+  only ~1.2 Mpx of clear imagery; the repetition is stated in the results.
 * ``gradient``: the tiles of ``mixed``, placed by their labelled cloud cover (clear at the top,
   then broken cloud of increasing cover, overcast at the bottom) instead of at random. Cloud
   fields are spatially coherent over tens of kilometres, so a real scene's clear and overcast
   parts come in large patches; the random layout of ``mixed`` puts nearly every uniform tile
   next to broken cloud, where the safety ring sends it to the fine model anyway.
-* ``mixed``: a 4096 x 4096 px cube that adds a realistic share of uniform areas, as a
-  Sentinel-2 archive has (cloud cover there is U-shaped: most scenes are nearly clear or nearly
-  overcast): the 32 On Cloud N chips, plus 16 clear tiles (SEN12MS-CR clear patches and
-  EuroSAT chips, L1C, assembled into 512 px tiles) and 16 overcast tiles (the fully cloudy On
-  Cloud N chips). **Uniform tiles repeat** (flipped / rotated) because ``shared/data`` holds
-  only ~1.2 Mpx of clear imagery; the repetition is stated in the results.
 
 Printed per mosaic: wall time of each variant and the ratio fine / cascade, the fraction of
 routing units that ran the fine model, full-resolution bytes read, pixel agreement of the
-cascade with ``fine``, and cloud F1 / OA of both against the human labels where they exist
+cascade with ``fine``, cloud F1 / OA of both against the human labels where they exist
 (On Cloud N labels: cloud vs clear; the ``mixed`` clear tiles count as clear, overcast tiles as
-labelled). Results go to ``benchmarks/results/cascade.json``.
+labelled), and two ceilings of the speed-up: a perfect router that knows ``fine``'s output, and
+one that knows the human labels (what the mosaic itself allows). Results go to
+``benchmarks/results/cascade.json``.
 
 Run
 ---
-    .venv/bin/python benchmarks/cascade.py [--mosaic oncloudn mixed] [--threshold T] [--ring R]
+    .venv/bin/python benchmarks/cascade.py [--mosaic oncloudn mixed gradient] [--threshold T] [--ring R]
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ __all__ = ["TrainConfig", "auto_device", "cell_targets", "train_coarse", "train_
 
 @dataclass
 class TrainConfig:
-    """Options of a training run (all have defaults; the CLI exposes each as a flag).
+    """Options of a training run (all have defaults; the CLI takes any of them from a JSON
+    ``--config`` file and the common ones as flags).
 
     Attributes
     ----------
