@@ -134,9 +134,10 @@ def evaluate(dataset: str, models: list[str], limit: int | None) -> dict[str, di
                 left_nodata += int(np.count_nonzero((pred == 255) & chip.valid))
                 cloud_c += confusion((pred == 1) | (pred == 2), chip.cloud, chip.valid)
                 if chip.shadow is not None:
-                    shadow_c += confusion(pred == 3, chip.shadow, chip.valid)
+                    chip_shadow = confusion(pred == 3, chip.shadow, chip.valid)
+                    shadow_c += chip_shadow
                     if chip.shadow.any():
-                        shadow_lab += confusion(pred == 3, chip.shadow, chip.valid)
+                        shadow_lab += chip_shadow
         except (ModelUnavailableError, MissingBandsError) as e:
             print(f"  skip {model} on {dataset}: {type(e).__name__}: {e}")
             out[model] = {"skipped": f"{type(e).__name__}: {e}"}

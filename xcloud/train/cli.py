@@ -410,14 +410,11 @@ def run_coarse(
 
 def _fine_identity(fine_weights: str | None) -> str:
     """``"<file name> (sha256 ...)"`` of the fine model that made routing targets."""
-    import hashlib
-
-    from xcloud.models._registry import WEIGHTS_DIR
+    from xcloud.models._registry import WEIGHTS_DIR, sha256_file
     from xcloud.models.builtin import FINE_WEIGHTS
 
     path = Path(fine_weights) if fine_weights else WEIGHTS_DIR / FINE_WEIGHTS
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return f"{path.name.removesuffix('.safetensors')} (sha256 {digest})"
+    return f"{path.name.removesuffix('.safetensors')} (sha256 {sha256_file(path)})"
 
 
 def _parser() -> argparse.ArgumentParser:
