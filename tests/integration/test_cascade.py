@@ -118,6 +118,32 @@ def test_safety_ring_reads_neighbours(real512):
     assert (m.compute()[:, 512:] == 255).all()
 
 
+def test_no_nodata_seams_where_a_diagonal_neighbour_ran(real512):
+    """Units that run ``fine`` on a diagonal, with skipped units between them: each one's corner
+    halo toward the other was not read. That must not leak into the other's output as nodata
+    (it did: 16 px seams of 255 on valid pixels)."""
+    x = np.concatenate([real512, real512[..., ::-1]], axis=-1)[..., :768]
+    x = np.ascontiguousarray(np.concatenate([x, x[..., ::-1, :]], axis=-2)[..., :768, :])
+    run = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], bool)
+    # the overview says "no data" over the other units, so they are skipped (exactly, no coarse
+    # model decision involved), though the cube has valid pixels there
+    ov = compute_overview(x, 4)[:4]
+    ov[:, ~np.kron(run, np.ones((64, 64), bool))] = np.nan
+    in_run = np.kron(run, np.ones((256, 256), bool))
+    m, routing = run_cascade(x, CascadeJob(FINE, ring=0), overview=ov)
+    np.testing.assert_array_equal(routing.unit_fine, run)
+    assert (m[~in_run] == 255).all()
+    bad = int((m[in_run] == 255).sum())
+    assert bad == 0, f"{bad} valid pixels of units that ran fine came out as nodata"
+    p, _ = run_cascade(x, CascadeJob(FINE, ring=0), overview=ov, probabilities=True)
+    assert np.isfinite(p[:, in_run]).all()
+    # real nodata stays nodata, also where a diagonal neighbour's spill covers it
+    x2 = x.copy()
+    x2[:, 250:262, 250:262] = np.nan  # across the corners of units (0, 0) and (1, 1)
+    m2, _ = run_cascade(x2, CascadeJob(FINE, ring=0), overview=ov)
+    assert (m2[250:262, 250:262] == 255).all() and (m2[in_run] == 255).sum() == 72
+
+
 def test_nodata_cells_through_the_accessor(real512):
     x = real512.copy()
     x[:, :, 256:] = np.nan  # whole units of nodata: known exactly from the overview

@@ -384,7 +384,12 @@ def _fine_unit_a(
 
 def _fine_unit_b(own, n, s, w, e, nw, ne, sw, se, *, b_kw, h):
     """Stage B for one fine unit: overlap-add with the neighbours that ran (zeros elsewhere,
-    exactly as ``da.overlap(..., boundary=0)`` gives at the image edge), then label."""
+    exactly as ``da.overlap(..., boundary=0)`` gives at the image edge), then label.
+
+    A neighbour's spill is NaN-weighted where that neighbour did not read the pixels (its halo
+    was edge-replicated next to a skipped unit: a diagonal neighbour's corner when one of the
+    two units between is skipped). That is missing data, not nodata: it adds nothing here.
+    Nodata comes from this unit's own tiles, which cover all of its pixels."""
     d = 2 * h
     cy, cx = own.shape[-2], own.shape[-1]
     buf = np.zeros(own.shape[:-2] + (cy + 2 * d, cx + 2 * d), dtype=own.dtype)
@@ -393,6 +398,7 @@ def _fine_unit_b(own, n, s, w, e, nw, ne, sw, se, *, b_kw, h):
         (-1, 0): n, (1, 0): s, (0, -1): w, (0, 1): e,
         (-1, -1): nw, (-1, 1): ne, (1, -1): sw, (1, 1): se,
     }  # fmt: skip
+    weight = b_kw["n_classes"]  # the weight channel, after the class channels
     for (dy, dx), v in pieces.items():
         if v is None:
             continue
@@ -400,7 +406,9 @@ def _fine_unit_b(own, n, s, w, e, nw, ne, sw, se, *, b_kw, h):
         sx = slice(v.shape[-1] - d, None) if dx < 0 else slice(0, d) if dx > 0 else slice(None)
         ty = slice(0, d) if dy < 0 else slice(d + cy, None) if dy > 0 else slice(d, d + cy)
         tx = slice(0, d) if dx < 0 else slice(d + cx, None) if dx > 0 else slice(d, d + cx)
-        buf[..., ty, tx] = v[..., sy, sx]
+        spill = v[..., sy, sx]
+        unread = np.isnan(spill[..., weight : weight + 1, :, :])
+        buf[..., ty, tx] = np.where(unread, 0, spill) if unread.any() else spill
     return _stage_b(buf, **b_kw)
 
 
