@@ -242,23 +242,32 @@ def _acc(pred: np.ndarray, lab: np.ndarray) -> dict:
 
 
 def oracle_fine_fraction(fine: np.ndarray, cell: int, unit: int, ring: int) -> float:
-    """Fraction of units a *perfect* router would still send to the fine model: a cell can be
-    skipped only where ``fine`` itself is all clear or all cloud, a unit only if all its cells
-    can, then the same safety ring. The ceiling of the cascade's speed-up on this cube.
+    """Fraction of units a *perfect* router would still send to the fine model, with the
+    cascade's rules: a cell can be skipped only where ``fine`` itself is all clear or all cloud
+    (a cell all 255, nodata, too), a unit only if all its cells can; a cell that is all clear
+    or all cloud apart from some nodata (a swath edge) runs ``fine`` but does not spread the
+    safety ring; the other cells spread it. The ceiling of the cascade's speed-up on this cube.
 
-    Cells that are all 255 (nodata in ``fine``) count as skippable, as the cascade skips them.
-    ``fine`` may also be a label map (0 clear, 1 cloud, 255 unknown; a cell with some unknown
-    pixels counts as impure): then it is the ceiling that the mosaic's own composition allows."""
+    ``fine`` may also be a label map (0 clear, 1 cloud, 255 unknown, counted as nodata): then it
+    is the ceiling that the mosaic's own composition allows."""
     from xcloud.inference.cascade import _dilate
 
     h, w = fine.shape
-    gy, gx = h // cell, w // cell
-    c = fine[: gy * cell, : gx * cell].reshape(gy, cell, gx, cell)
-    pure = (c == 0).all(axis=(1, 3)) | (c == 1).all(axis=(1, 3)) | (c == 255).all(axis=(1, 3))
     k = unit // cell
-    impure = ~pure[: gy // k * k, : gx // k * k]
-    units = impure.reshape(gy // k, k, gx // k, k).any(axis=(1, 3))
-    return float(_dilate(units, ring).mean())
+    gy, gx = h // cell // k * k, w // cell // k * k
+    c = fine[: gy * cell, : gx * cell].reshape(gy, cell, gx, cell)
+    nd = c == 255
+    empty = nd.all(axis=(1, 3))
+    sure = (((c == 0) | nd).all(axis=(1, 3)) | ((c == 1) | nd).all(axis=(1, 3))) & ~empty
+    doubt = ~(sure | empty)
+    edge = sure & nd.any(axis=(1, 3))
+
+    def units(a: np.ndarray) -> np.ndarray:
+        return a.reshape(gy // k, k, gx // k, k).any(axis=(1, 3))
+
+    empty_units = ~units(~empty)
+    run = units(doubt | edge) | (_dilate(units(doubt), ring) & ~empty_units)
+    return float(run.mean())
 
 
 def run_mosaic(name: str, args, workdir: Path) -> dict:

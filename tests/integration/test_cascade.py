@@ -192,6 +192,13 @@ def test_route_threshold_ring_and_mixed_cells():
     mixed = _grid(probs, vmin=np.where(np.arange(16) == 5, 0.5, 1.0)[None, :].repeat(16, 0))
     r_mixed = route(mixed, job, starts, starts)  # cells with some nodata are never trusted
     assert r_mixed.unit_fine[:, 1].all()
+    # ... but a sure cell that is partly nodata (a swath edge) does not spread the ring: only
+    # the doubted cells of units (2, 2) and (3, 0) do
+    ringed_mixed = route(mixed, CascadeJob(FINE, route_threshold=0.9, ring=1), starts, starts)
+    expected = np.zeros((4, 4), bool)
+    expected[:, 1] = True
+    expected[1:4, 1:4] = expected[2:4, 0:2] = True
+    np.testing.assert_array_equal(ringed_mixed.unit_fine, expected)
 
     empty = route(_grid(probs, vmin=0.0, vmax=0.0), job, starts, starts)
     assert (empty.cell_class == 3).all() and not empty.unit_fine.any()

@@ -42,12 +42,15 @@ def test_oracle_skips_pure_and_nodata_cells_but_not_mixed_ones():
     m[200, 10] = 1
     m[128:, 128:160] = 255
     assert oracle_fine_fraction(m, cell=64, unit=128, ring=0) == 0.5
-    # a few unknown (255) pixels make their cell impure; a whole unknown cell does not
+    # the ring spreads from the mixed unit (1, 0) to (0, 0); (1, 1) runs for its nodata edge
+    # only and spreads nothing; the all-nodata unit (0, 1) is never pulled in
+    assert oracle_fine_fraction(m, cell=64, unit=128, ring=1) == 0.75
+    m[200, 10] = 0
+    assert oracle_fine_fraction(m, cell=64, unit=128, ring=1) == 0.25
+    # a label map's unknown pixels count as nodata: a whole unknown cell is skipped
     lab = np.zeros((256, 256), np.uint8)
     assert oracle_fine_fraction(lab, 64, 128, 0) == 0.0
     lab[:10, :10] = 255
     assert oracle_fine_fraction(lab, 64, 128, 0) == 0.25
     lab[:64, :64] = 255
     assert oracle_fine_fraction(lab, 64, 128, 0) == 0.0
-    # the ring spreads the two mixed units over all four
-    assert oracle_fine_fraction(m, cell=64, unit=128, ring=1) == 1.0

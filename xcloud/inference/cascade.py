@@ -11,7 +11,8 @@
 3. **Pruned graph**: the cube is cut into routing units (``unit`` pixels, one fine-model
    stride by default). A unit whose cells are all trusted becomes a constant block (0 clear,
    1 cloud, 255 nodata per cell) whose task has *no dependency on the full-resolution data*.
-   Every other unit, plus a ``ring`` of units around it, runs the fine model through the
+   Every other unit, plus a ``ring`` of units around those with a cell in doubt (not a sure
+   cloudless / overcast cell that is merely partly nodata), runs the fine model through the
    same two stages as :func:`xcloud.inference.core.run_mask`; halos are read only from
    neighbouring units that also run the fine model, and edge-replicated next to skipped ones.
 
@@ -64,8 +65,10 @@ class CascadeJob:
         Minimum coarse-model probability for a cloudless / overcast cell to be trusted.
         ``>= 1`` disables routing: every unit runs the fine model.
     ring
-        Units around each fine unit that also run the fine model (a safety margin against
-        clouds the coarse model missed at the edge of a cloud field).
+        Units around each unit with a cell in doubt (not sure cloudless / overcast) that also
+        run the fine model: a safety margin against clouds the coarse model missed at the edge
+        of a cloud field. Units that run only because a sure cell is partly nodata (a swath
+        edge) do not spread it.
     overview_factor
         Block-averaging factor of the overview; a grid cell is ``16 * overview_factor`` pixels.
     unit
@@ -291,24 +294,30 @@ def route(
     cls[empty] = ROUTE_CLASSES.index("nodata")
     p = np.where(empty, 1.0, p).astype(np.float32)
     if job.routing:
-        uniform = (cls == 0) | (cls == 1)
-        trusted = empty | (full & uniform & (p >= job.route_threshold))
+        sure = ((cls == 0) | (cls == 1)) & (p >= job.route_threshold)
+        trusted = empty | (full & sure)
     else:
-        trusted = np.zeros(cls.shape, dtype=bool)
+        sure = trusted = np.zeros(cls.shape, dtype=bool)
+    # cells in doubt about their content seed the ring; a cell that is sure but partly nodata
+    # (a swath edge) must run fine, as only the full-resolution data says which pixels are
+    # nodata, but it says nothing about a cloud field nearby
+    doubt = ~trusted & ~sure
     cell = job.cell
     ny, nx = len(starts_y) - 1, len(starts_x) - 1
     unit_fine = np.zeros(cls.shape[:-2] + (ny, nx), dtype=bool)
+    unit_doubt = np.zeros_like(unit_fine)
     unit_empty = np.zeros_like(unit_fine)
     for j in range(ny):
         cy = slice(starts_y[j] // cell, math.ceil(starts_y[j + 1] / cell))
         for i in range(nx):
             cx = slice(starts_x[i] // cell, math.ceil(starts_x[i + 1] / cell))
             unit_fine[..., j, i] = ~trusted[..., cy, cx].all(axis=(-2, -1))
+            unit_doubt[..., j, i] = doubt[..., cy, cx].any(axis=(-2, -1))
             unit_empty[..., j, i] = empty[..., cy, cx].all(axis=(-2, -1))
     if job.routing:
-        # the ring guards against clouds the coarse model missed; a unit without any valid
-        # pixel has nothing to miss, so the ring does not pull it in
-        unit_fine = _dilate(unit_fine, job.ring) & ~unit_empty
+        # the ring guards against clouds the coarse model missed next to cells it doubted; a
+        # unit without any valid pixel has nothing to miss, so the ring does not pull it in
+        unit_fine |= _dilate(unit_doubt, job.ring) & ~unit_empty
     return Routing(cls, p, trusted, unit_fine, cell, job.unit_size())
 
 
