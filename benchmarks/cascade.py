@@ -33,12 +33,12 @@ Three mosaics and one whole scene, all real imagery:
   :func:`xcloud.train.routing.load_unlabelled`), which favours the cascade.
 
 Printed per mosaic: wall time of each variant and the ratio fine / cascade, ``fine``'s class
-fractions, the fraction of routing units that ran the fine model, full-resolution bytes read, pixel agreement of the
-cascade with ``fine``, cloud F1 / OA of both against the human labels where they exist
-(On Cloud N labels: cloud vs clear; the ``mixed`` clear tiles count as clear, overcast tiles as
-labelled), and two ceilings of the speed-up: a perfect router that knows ``fine``'s output, and
-one that knows the human labels (what the mosaic itself allows). Results go to
-``benchmarks/results/cascade.json``.
+fractions, the fraction of routing units that ran the fine model, full-resolution bytes read,
+pixel agreement of the cascade with ``fine``, cloud F1 / OA of both against the human labels
+where they exist (On Cloud N labels: cloud vs clear; the ``mixed`` clear tiles count as clear,
+overcast tiles as labelled), and two ceilings of the speed-up: a perfect router that knows
+``fine``'s output, and one that knows the human labels (what the mosaic itself allows).
+Results go to ``benchmarks/results/cascade.json``.
 
 Run
 ---
