@@ -120,8 +120,8 @@ COARSE_V4 = dict(
 
 #: coarse.v5 (shipped): coarse.v4's run distilled from fine.v6.
 COARSE_V5 = dict(COARSE_V4, out="runs/coarse_v5")
-#: coarse.v6 (candidate, not shipped): coarse.v5 trained on for 9000 more steps. More confident
-#: and more often confidently wrong (the coarse card's ``experiments``).
+#: coarse.v6 (candidate, not shipped): coarse.v5 trained on for 9000 more steps. More confident,
+#: and more often at odds with fine (the coarse card's ``experiments``).
 COARSE_V6 = dict(
     COARSE_V5, init="xcloud/models/weights/coarse.v5.safetensors", out="runs/coarse_v6"
 )
