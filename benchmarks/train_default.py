@@ -35,7 +35,8 @@ Biome cloud F1 and L8 Biome shadow F1 on the validation split:
 * ``fine-v10``: fine.v6's run on 192 px crops, 8 per batch: 0.835 / 0.914 / 0.159, mean 0.636;
 * ``coarse-v6``: coarse.v5 trained 9000 steps more: trusts 25.5 % of the validation cells at
   0.95 (coarse.v5 20.5 %) with 0.28 % disagreement (0.10 %), and fails the cascade's 99.5 %
-  agreement with ``ring=0`` on the mixed mosaic (98.7 %); not shipped;
+  agreement with ``ring=0`` on the mixed mosaic (98.7 %, though the labels side with its
+  fills); no gain on held-out cubes; not shipped;
 * ``fine-v3-noclean`` / ``fine-v6-noclean``: fine.v3's / fine.v6's run without label cleaning
   (the ablation of that lever; fine.v6's: 0.823 / 0.912 / 0.158, mean 0.631, and wide thin-cloud
   halos, 40 % of the demo scene);
