@@ -242,32 +242,36 @@ def _acc(pred: np.ndarray, lab: np.ndarray) -> dict:
 
 
 def oracle_fine_fraction(fine: np.ndarray, cell: int, unit: int, ring: int) -> float:
-    """Fraction of units a *perfect* router would still send to the fine model, with the
-    cascade's rules: a cell can be skipped only where ``fine`` itself is all clear or all cloud
-    (a cell all 255, nodata, too), a unit only if all its cells can; a cell that is all clear
-    or all cloud apart from some nodata (a swath edge) runs ``fine`` but does not spread the
-    safety ring; the other cells spread it. The ceiling of the cascade's speed-up on this cube.
+    """Fraction of units a *perfect* router would still send to the fine model: the cascade's
+    own :func:`~xcloud.inference.cascade.route`, fed a grid that knows ``fine``'s output instead
+    of the coarse model's guess (a cell is cloudless / overcast, with certainty, where every
+    valid pixel of ``fine`` is clear / cloud, partly cloudy otherwise; 255 is nodata). The
+    ceiling of the cascade's speed-up on this cube.
 
     ``fine`` may also be a label map (0 clear, 1 cloud, 255 unknown, counted as nodata): then it
     is the ceiling that the mosaic's own composition allows."""
-    from xcloud.inference.cascade import _dilate
+    from xcloud.inference.cascade import CascadeJob, route
+    from xcloud.inference.core import MaskJob, regular_chunks, work_chunks
+    from xcloud.models import get_spec
 
     h, w = fine.shape
-    k = unit // cell
-    gy, gx = h // cell // k * k, w // cell // k * k
-    c = fine[: gy * cell, : gx * cell].reshape(gy, cell, gx, cell)
-    nd = c == 255
-    empty = nd.all(axis=(1, 3))
-    sure = (((c == 0) | nd).all(axis=(1, 3)) | ((c == 1) | nd).all(axis=(1, 3))) & ~empty
-    doubt = ~(sure | empty)
-    edge = sure & nd.any(axis=(1, 3))
-
-    def units(a: np.ndarray) -> np.ndarray:
-        return a.reshape(gy // k, k, gx // k, k).any(axis=(1, 3))
-
-    empty_units = ~units(~empty)
-    run = units(doubt | edge) | (_dilate(units(doubt), ring) & ~empty_units)
-    return float(run.mean())
+    gy, gx = -(-h // cell), -(-w // cell)
+    padded = np.full((gy * cell, gx * cell), 255, np.uint8)
+    padded[:h, :w] = fine
+    inside = np.zeros(padded.shape, bool)
+    inside[:h, :w] = True
+    c, cin = padded.reshape(gy, cell, gx, cell), inside.reshape(gy, cell, gx, cell)
+    valid = c != 255
+    some = valid.any(axis=(1, 3))
+    clear = ((c == 0) | ~valid).all(axis=(1, 3)) & some
+    cloud = ((c == 1) | ~valid).all(axis=(1, 3)) & some
+    probs = np.stack([clear, cloud & ~clear, some & ~clear & ~cloud, ~some]).astype(np.float32)
+    vfrac = valid.sum(axis=(1, 3)) / cin.sum(axis=(1, 3))
+    grid = np.concatenate([probs, vfrac[None], vfrac[None]]).astype(np.float32)
+    job = CascadeJob(MaskJob("fine", (), ()), ring=ring, overview_factor=cell // 16, unit=unit)
+    half = get_spec("fine").overlap // 2
+    sy, sx = (np.cumsum((0,) + work_chunks(regular_chunks(n, unit), unit, half)) for n in (h, w))
+    return float(route(grid, job, sy, sx).unit_fine.mean())
 
 
 def run_mosaic(name: str, args, workdir: Path) -> dict:

@@ -35,22 +35,24 @@ def test_unknown_pixels_do_not_count_towards_cover():
 
 
 def test_oracle_skips_pure_and_nodata_cells_but_not_mixed_ones():
-    # 2 x 2 units of 128 px, cells of 64 px: unit (0, 0) clear, (0, 1) all nodata,
-    # (1, 0) clear with one cloudy pixel, (1, 1) clear next to nodata inside one cell
-    m = np.zeros((256, 256), np.uint8)
-    m[:128, 128:] = 255
-    m[200, 10] = 1
-    m[128:, 128:160] = 255
-    assert oracle_fine_fraction(m, cell=64, unit=128, ring=0) == 0.5
+    # 2 x 2 units of 256 px, cells of 64 px: unit (0, 0) clear, (0, 1) all nodata,
+    # (1, 0) clear with one cloudy pixel, (1, 1) clear next to nodata inside one column of cells
+    m = np.zeros((512, 512), np.uint8)
+    m[:256, 256:] = 255
+    m[400, 10] = 1
+    m[256:, 256:288] = 255
+    assert oracle_fine_fraction(m, cell=64, unit=256, ring=0) == 0.5
     # the ring spreads from the mixed unit (1, 0) to (0, 0); (1, 1) runs for its nodata edge
     # only and spreads nothing; the all-nodata unit (0, 1) is never pulled in
-    assert oracle_fine_fraction(m, cell=64, unit=128, ring=1) == 0.75
-    m[200, 10] = 0
-    assert oracle_fine_fraction(m, cell=64, unit=128, ring=1) == 0.25
+    assert oracle_fine_fraction(m, cell=64, unit=256, ring=1) == 0.75
+    m[400, 10] = 0
+    assert oracle_fine_fraction(m, cell=64, unit=256, ring=1) == 0.25
     # a label map's unknown pixels count as nodata: a whole unknown cell is skipped
-    lab = np.zeros((256, 256), np.uint8)
-    assert oracle_fine_fraction(lab, 64, 128, 0) == 0.0
+    lab = np.zeros((512, 512), np.uint8)
+    assert oracle_fine_fraction(lab, 64, 256, 0) == 0.0
     lab[:10, :10] = 255
-    assert oracle_fine_fraction(lab, 64, 128, 0) == 0.25
+    assert oracle_fine_fraction(lab, 64, 256, 0) == 0.25
     lab[:64, :64] = 255
-    assert oracle_fine_fraction(lab, 64, 128, 0) == 0.0
+    assert oracle_fine_fraction(lab, 64, 256, 0) == 0.0
+    # an edge that is not a multiple of the unit: the last units are partial, as in the cascade
+    assert oracle_fine_fraction(np.zeros((600, 300), np.uint8), 64, 256, 1) == 0.0
