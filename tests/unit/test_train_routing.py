@@ -1,6 +1,7 @@
 """Routing distillation: cell targets from fine codes, and a tiny coarse run in routing mode."""
 
 import numpy as np
+import pytest
 import torch
 
 from xcloud.models.coarse import CoarseNet
@@ -25,6 +26,29 @@ def test_routing_targets_rule():
     lab[:, 4:, 8] = IGNORE  # overcast: ignore pixels do not count
     t = routing_targets(lab, 4)
     assert t.tolist() == [[[0, 1, 2, 3], [0, 2, 1, 0]]]
+
+
+def test_routing_targets_tolerance():
+    lab = torch.zeros(1, 10, 30, dtype=torch.uint8)  # three 10x10 cells of 100 px
+    lab[:, 0, 0] = 2  # cell 0: 1 % thin cloud in clear
+    lab[:, :, 10:20] = 1
+    lab[:, :2, 10] = 0  # cell 1: 2 % clear in cloud
+    lab[:, 0, 20] = 1  # cell 2: 1 % cloud and 1 % shadow in clear
+    lab[:, 1, 20] = 3
+    assert routing_targets(lab, 10).tolist() == [[[2, 2, 2]]]
+    assert routing_targets(lab, 10, tolerance=0.01).tolist() == [[[0, 2, 2]]]
+    assert routing_targets(lab, 10, tolerance=0.02).tolist() == [[[0, 1, 0]]]
+    lab[:, 1:, 20:] = IGNORE  # cell 2: 10 valid pixels, one of them cloud (10 %)
+    assert routing_targets(lab, 10, tolerance=0.02).tolist() == [[[0, 1, 2]]]
+    with pytest.raises(ValueError, match="tolerance must be in"):
+        routing_targets(lab, 10, tolerance=0.5)
+
+
+def test_train_coarse_rejects_a_bad_route_tolerance():
+    with pytest.raises(
+        ValueError, match=r"route_tolerance must be a fraction in \[0, 0.5\), got 1"
+    ):
+        train_coarse({}, TrainConfig(coarse_targets="routing", route_tolerance=1))
 
 
 def test_expand_weights():

@@ -332,10 +332,13 @@ def run_coarse(
             fine.net.load_state_dict(load_file(fine_weights))
             print(f"routing targets from {fine_weights}")
         t0 = time.perf_counter()
-        data = routing_training_data(train, fine, root=data_root, seed=cfg.seed, log=print)
+        data = routing_training_data(
+            train, fine, root=data_root, seed=cfg.seed, tolerance=cfg.route_tolerance, log=print
+        )
         print(f"pseudo-labelled with fine in {time.perf_counter() - t0:.0f} s")
         cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
-        sources = {k: len(v) for k, v in data.items()}
+        # what the run trained on: a source given zero weight is left out of the batches
+        sources = {k: len(v) for k, v in data.items() if cfg.source_weights.get(k, 0) > 0}
     else:
         data = train
     model, summary = train_coarse(data, cfg, log=print)
@@ -368,6 +371,11 @@ def run_coarse(
             "partly_cloudy otherwise. validation_metrics (cell_accuracy, confusion) are against "
             "the human-label cell rule of v1, for comparison"
         )
+        if cfg.route_tolerance:
+            card["cell_rule"] += (
+                f"; tolerance {cfg.route_tolerance}: a cell is cloudless / overcast when at most "
+                "that fraction of its valid pixels is called something else"
+            )
         card["data"]["train"]["routing_sources"] = sources
         card["routing_targets_from"] = _fine_identity(fine_weights)
         card["data"]["train"]["unlabelled"] = (
@@ -443,6 +451,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="coarse: cell targets from human labels, or distilled from the shipped fine model",
     )
+    p.add_argument(
+        "--route-tolerance",
+        type=float,
+        help="coarse with routing targets: fraction of a cell's pixels that may differ from "
+        "its cloudless / overcast class (fine's specks; default 0)",
+    )
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--crop", type=int)
@@ -500,6 +514,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "time_limit",
         "init",
         "coarse_targets",
+        "route_tolerance",
         "distill",
     ):
         value = getattr(args, name)

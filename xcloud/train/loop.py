@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,10 @@ class TrainConfig:
         ``"labels"``: coarse cell targets from the training labels (:func:`cell_targets`);
         ``"routing"``: the labels are the fine model's predictions (routing distillation, see
         :mod:`xcloud.train.routing`) and cells use :func:`~xcloud.train.routing.routing_targets`.
+    route_tolerance
+        With ``coarse_targets="routing"``: a cell is cloudless / overcast when at most this
+        fraction of its valid pixels is something else (0: every pixel; see
+        :func:`~xcloud.train.routing.routing_targets`).
     coarse_alpha
         Per-class weights (cloudless, overcast, partly_cloudy, nodata) of the coarse loss's
         true-class term (default :data:`COARSE_ALPHA`).
@@ -109,6 +114,7 @@ class TrainConfig:
     adjacency_weight: float = 0.5
     coarse_targets: str = "labels"
     coarse_alpha: tuple[float, ...] | None = None
+    route_tolerance: float = 0.0
     distill: float = 0.0
     distill_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 3.0)
     clean_labels: tuple[str, ...] = ()
@@ -340,13 +346,17 @@ def train_coarse(
         raise ValueError(
             f"coarse_targets must be 'labels' or 'routing', got {cfg.coarse_targets!r}"
         )
+    if not 0.0 <= cfg.route_tolerance < 0.5:
+        raise ValueError(
+            f"route_tolerance must be a fraction in [0, 0.5), got {cfg.route_tolerance!r}"
+        )
     _seed_everything(cfg.seed)
     model = model or CoarseNet()
     alpha = torch.tensor(cfg.coarse_alpha) if cfg.coarse_alpha else COARSE_ALPHA
     if cfg.coarse_targets == "routing":
         from xcloud.train.routing import routing_targets
 
-        targets = routing_targets
+        targets = partial(routing_targets, tolerance=cfg.route_tolerance)
     else:
         targets = cell_targets
     batcher = Batcher(

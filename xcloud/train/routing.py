@@ -48,19 +48,32 @@ __all__ = [
 ]
 
 
-def routing_targets(label: torch.Tensor, cell: int) -> torch.Tensor:
+def routing_targets(label: torch.Tensor, cell: int, tolerance: float = 0.0) -> torch.Tensor:
     """Cell classes from ``(B, H, W)`` fine codes (0 clear, 1 cloud, 2 thin, 3 shadow,
     ``IGNORE`` invalid): 3 nodata if no valid pixel, 0 cloudless if every valid pixel is 0,
-    1 overcast if every valid pixel is 1, 2 partly_cloudy otherwise."""
+    1 overcast if every valid pixel is 1, 2 partly_cloudy otherwise.
+
+    ``tolerance`` (a fraction, 0 by default) lets a cell be cloudless / overcast when at most
+    that fraction of its valid pixels is something else: ``fine``'s isolated specks then no
+    longer make a clear field "partly cloudy". A fill then differs from ``fine`` on at most
+    ``tolerance`` of the cell's pixels.
+
+    >>> lab = torch.zeros(1, 8, 8, dtype=torch.long); lab[0, 0, 0] = 2   # one speck in 64 px
+    >>> routing_targets(lab, 8).tolist(), routing_targets(lab, 8, tolerance=0.02).tolist()
+    ([[[2]]], [[[0]]])
+    """
+    if not 0.0 <= tolerance < 0.5:
+        raise ValueError(f"tolerance must be in [0, 0.5), got {tolerance!r}")
     lab = label.long()
     valid = (lab != IGNORE).float()[:, None]
     n_valid = F.avg_pool2d(valid, cell)[:, 0]
     n_clear = F.avg_pool2d((lab == 0).float()[:, None], cell)[:, 0]
     n_cloud = F.avg_pool2d((lab == 1).float()[:, None], cell)[:, 0]
     eps = 0.5 / (cell * cell)
+    need = n_valid * (1.0 - tolerance) - eps
     out = torch.full_like(n_valid, 2, dtype=torch.long)
-    out[(n_valid > 0) & (n_clear > n_valid - eps)] = 0
-    out[(n_valid > 0) & (n_cloud > n_valid - eps)] = 1
+    out[(n_valid > 0) & (n_clear > need)] = 0
+    out[(n_valid > 0) & (n_cloud > need)] = 1
     out[n_valid == 0] = 3
     return out
 
@@ -152,6 +165,7 @@ def routing_training_data(
     root: str | Path | None = None,
     composites: int = 2,
     seed: int = 0,
+    tolerance: float = 0.0,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, list[Scene]]:
     """Training sources for routing distillation, all labelled by ``fine``.
@@ -159,7 +173,8 @@ def routing_training_data(
     ``train`` is the usual ``{oncloudn, l8biome, synthetic}`` (training splits only; clear
     scenes under ``synthetic``). Returns ``{oncloudn, l8biome, clear, synthetic, unlabelled}``:
     the clear scenes (EuroSAT as mosaics) as they are, ``composites`` synthetic-cloud
-    composites of each, and the unlabelled scenes (:func:`load_unlabelled`).
+    composites of each, and the unlabelled scenes (:func:`load_unlabelled`). ``tolerance``
+    only changes the logged cell counts (:func:`routing_targets`); the labels are fine's codes.
     """
     rng = np.random.default_rng(seed)
     clear = clear_mosaics(train.get("synthetic", []), rng)
@@ -184,8 +199,11 @@ def routing_training_data(
             key = g if g in ("oncloudn", "l8biome") else f"{g}:{s.source}:{len(s.bands)}"
             out.setdefault(key, []).append(s)
     if log:
-        cells = {k: _cell_counts(v) for k, v in out.items()}
-        log(f"routing targets (cells cloudless/overcast/partly/nodata at factor 4): {cells}")
+        cells = {k: _cell_counts(v, tolerance=tolerance) for k, v in out.items()}
+        log(
+            "routing targets (cells cloudless/overcast/partly/nodata at factor 4, "
+            f"tolerance {tolerance}): {cells}"
+        )
     return out
 
 
@@ -200,10 +218,10 @@ def expand_weights(weights: dict[str, float], data: dict[str, list[Scene]]) -> d
     return out
 
 
-def _cell_counts(scenes: list[Scene], cell: int = 64) -> list[int]:
+def _cell_counts(scenes: list[Scene], cell: int = 64, tolerance: float = 0.0) -> list[int]:
     counts = np.zeros(4, np.int64)
     for s in scenes:
-        t = routing_targets(torch.from_numpy(s.label)[None], cell)
+        t = routing_targets(torch.from_numpy(s.label)[None], cell, tolerance)
         counts += np.bincount(t.numpy().ravel(), minlength=4)
     return counts.tolist()
 
