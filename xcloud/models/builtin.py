@@ -23,8 +23,8 @@ __all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
 
 FINE_WEIGHTS = "fine.v6.safetensors"
 FINE_SHA256 = "bf350f145a7f7af692d9fff85bc8413a406cf20221b55bba51f47753aa417680"
-COARSE_WEIGHTS = "coarse.v5.safetensors"
-COARSE_SHA256 = "82b4ae72cc41e61a22bfc60b4d329207311be505cfc214cce07e27be5d3c7479"
+COARSE_WEIGHTS = "coarse.v8.safetensors"
+COARSE_SHA256 = "cae57a285832e0ea94371920fca763f41e04ea1cb66426d60ded5fc375a32897"
 #: Licence of the shipped weights: they derive from CC-BY-4.0 data (On Cloud N, SEN12MS-CR),
 #: so attribution is required (see each card's ``data_licences``).
 LICENCE = "CC-BY-4.0"
