@@ -36,7 +36,8 @@ Biome cloud F1 and L8 Biome shadow F1 on the validation split:
 * ``fine-v10``: fine.v6's run on 192 px crops, 8 per batch: 0.835 / 0.914 / 0.159, mean 0.636;
 * ``fine-v11`` / ``fine-v11-seed1``: fine.v6's run with ``distill=3``: 0.838 / 0.904 / 0.234,
   mean 0.659, over the bar; seed 1 0.828 / 0.905 / 0.165 (0.633, fine.v6's recipe 0.627); not
-  shipped yet: it needs its own router (``coarse-v9``, distilled from it);
+  shipped: its router ``coarse-v9`` (coarse.v8's recipe distilled from it) picks 0.95 and runs
+  ``fine`` on 51.6 % of ``l8scene``'s units (1.91x; the pair needed <= 20 %);
 * ``coarse-v6``: coarse.v5 trained 9000 steps more: trusts 25.5 % of the validation cells at
   0.95 (coarse.v5 20.5 %) with 0.28 % disagreement (0.10 %), and fails the cascade's 99.5 %
   agreement with ``ring=0`` on the mixed mosaic (98.7 %, though the labels side with its
@@ -164,7 +165,7 @@ COARSE_V7_L8OUT = dict(COARSE_V8, route_tolerance=0.01, out="runs/coarse_v7_l8ou
 COARSE_V8_SEED1 = dict(COARSE_V8, seed=1, out="runs/coarse_v8_seed1")
 COARSE_V8_SEED2 = dict(COARSE_V8, seed=2, out="runs/coarse_v8_seed2")
 #: coarse.v8's recipe distilled from the fine.v11 candidate (``--only fine-v11`` first): the
-#: router a shipped fine.v11 would need.
+#: router a shipped fine.v11 would need (candidate, not shipped).
 COARSE_V9 = dict(COARSE_V8, out="runs/coarse_v9")
 
 #: stage -> (config, version); the chain of the full run, in order
