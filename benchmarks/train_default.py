@@ -37,7 +37,8 @@ Biome cloud F1 and L8 Biome shadow F1 on the validation split:
 * ``fine-v11`` / ``fine-v11-seed1``: fine.v6's run with ``distill=3``: 0.838 / 0.904 / 0.234,
   mean 0.659, over the bar; seed 1 0.828 / 0.905 / 0.165 (0.633, fine.v6's recipe 0.627); not
   shipped: its router ``coarse-v9`` (coarse.v8's recipe distilled from it) picks 0.95 and runs
-  ``fine`` on 51.6 % of ``l8scene``'s units (1.91x; the pair needed <= 20 %);
+  ``fine`` on 51.6 % of ``l8scene``'s units (1.91x; ``coarse-v9-seed1``: 40.6 %, 2.51x; the
+  pair needed <= 20 %);
 * ``coarse-v6``: coarse.v5 trained 9000 steps more: trusts 25.5 % of the validation cells at
   0.95 (coarse.v5 20.5 %) with 0.28 % disagreement (0.10 %), and fails the cascade's 99.5 %
   agreement with ``ring=0`` on the mixed mosaic (98.7 %, though the labels side with its
@@ -167,6 +168,7 @@ COARSE_V8_SEED2 = dict(COARSE_V8, seed=2, out="runs/coarse_v8_seed2")
 #: coarse.v8's recipe distilled from the fine.v11 candidate (``--only fine-v11`` first): the
 #: router a shipped fine.v11 would need (candidate, not shipped).
 COARSE_V9 = dict(COARSE_V8, out="runs/coarse_v9")
+COARSE_V9_SEED1 = dict(COARSE_V9, seed=1, out="runs/coarse_v9_seed1")
 
 #: stage -> (config, version); the chain of the full run, in order
 FINE = {"fine-v1": (FINE_V1, "v1"), "fine-v6": (FINE_V6, "v6")}
@@ -191,7 +193,8 @@ COARSE_CANDIDATES = {"coarse": (COARSE_V8, "v8"), "coarse-v5": (COARSE_V5, "v5")
                      "coarse-v7-l8out": (COARSE_V7_L8OUT, "v7x"),
                      "coarse-v8-seed1": (COARSE_V8_SEED1, "v8s1"),
                      "coarse-v8-seed2": (COARSE_V8_SEED2, "v8s2"),
-                     "coarse-v9": (COARSE_V9, "v9")}  # fmt: skip
+                     "coarse-v9": (COARSE_V9, "v9"),
+                     "coarse-v9-seed1": (COARSE_V9_SEED1, "v9s1")}  # fmt: skip
 
 
 def main() -> None:
@@ -215,7 +218,7 @@ def main() -> None:
                 version=version,
                 fine_weights=(
                     "runs/fine_v11/export/fine.v11.safetensors"
-                    if stage == "coarse-v9"
+                    if stage.startswith("coarse-v9")
                     else f"{args.export}/fine.v6.safetensors"
                 ),
             )
