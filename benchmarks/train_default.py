@@ -187,14 +187,19 @@ CANDIDATES = {
     "fine-v11-seed1": (FINE_V11_SEED1, "v11s1"),
 }
 SHIPPED_FINE = "fine-v6"
-#: coarse stage -> (config, version); "coarse" is the shipped one
-COARSE_CANDIDATES = {"coarse": (COARSE_V8, "v8"), "coarse-v5": (COARSE_V5, "v5"),
-                     "coarse-v6": (COARSE_V6, "v6"), "coarse-v7": (COARSE_V7, "v7"),
-                     "coarse-v7-l8out": (COARSE_V7_L8OUT, "v7x"),
-                     "coarse-v8-seed1": (COARSE_V8_SEED1, "v8s1"),
-                     "coarse-v8-seed2": (COARSE_V8_SEED2, "v8s2"),
-                     "coarse-v9": (COARSE_V9, "v9"),
-                     "coarse-v9-seed1": (COARSE_V9_SEED1, "v9s1")}  # fmt: skip
+#: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
+#: --export for the shipped fine); "coarse" is the shipped one
+_FINE_V6_W = "{export}/fine.v6.safetensors"
+_FINE_V11_W = "runs/fine_v11/export/fine.v11.safetensors"
+COARSE_CANDIDATES = {"coarse": (COARSE_V8, "v8", _FINE_V6_W),
+                     "coarse-v5": (COARSE_V5, "v5", _FINE_V6_W),
+                     "coarse-v6": (COARSE_V6, "v6", _FINE_V6_W),
+                     "coarse-v7": (COARSE_V7, "v7", _FINE_V6_W),
+                     "coarse-v7-l8out": (COARSE_V7_L8OUT, "v7x", _FINE_V6_W),
+                     "coarse-v8-seed1": (COARSE_V8_SEED1, "v8s1", _FINE_V6_W),
+                     "coarse-v8-seed2": (COARSE_V8_SEED2, "v8s2", _FINE_V6_W),
+                     "coarse-v9": (COARSE_V9, "v9", _FINE_V11_W),
+                     "coarse-v9-seed1": (COARSE_V9_SEED1, "v9s1", _FINE_V11_W)}  # fmt: skip
 
 
 def main() -> None:
@@ -209,18 +214,14 @@ def main() -> None:
     stages = [args.only] if args.only else [*FINE, "coarse"]
     for stage in stages:
         if stage in COARSE_CANDIDATES:
-            conf, version = COARSE_CANDIDATES[stage]
+            conf, version, fine_weights = COARSE_CANDIDATES[stage]
             shipped = stage == "coarse"
             run_coarse(
                 TrainConfig(**conf, resume=args.resume),
                 data_root=args.data,
                 export=args.export if shipped else f"{conf['out']}/export",
                 version=version,
-                fine_weights=(
-                    "runs/fine_v11/export/fine.v11.safetensors"
-                    if stage.startswith("coarse-v9")
-                    else f"{args.export}/fine.v6.safetensors"
-                ),
+                fine_weights=fine_weights.format(export=args.export),
             )
             continue
         conf, version = {**FINE, **CANDIDATES}[stage]
