@@ -34,7 +34,6 @@ from xcloud.errors import (
 )
 from xcloud.inference.cascade import CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
-from xcloud.inference.device import resolve_device
 from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec
 from xcloud.models._registry import check_available
 
@@ -318,7 +317,8 @@ def mask(
         ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"`` or ``"mps"``; resolved on each
         worker.
     batch_size
-        Tiles per model call (default 8 on CPU, 64 on GPU).
+        Tiles per model call (default 8 on CPU, 16 on GPU, where the tasks of one process
+        share calls up to that many tiles).
     route_threshold, routing, ring, overview_factor, overview, return_routing
         Cascade only (``model="cascade"``, see :mod:`xcloud.inference.cascade`). A coarse
         cell is filled without running the fine model when the coarse model is at least
@@ -400,8 +400,6 @@ def mask(
             route_threshold=1.0 if not routing else float(threshold),
             ring=ring,
             overview_factor=overview_factor,
-            # on a GPU, batch the tiles of several fine units per model call
-            group=8 if resolve_device(device).startswith("cuda") else 1,
         )
         result, routed = run_cascade(x, cjob, probabilities=probabilities, overview=ov)
     else:

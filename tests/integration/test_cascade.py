@@ -258,20 +258,6 @@ def test_bad_cascade_arguments(real512):
         ds.cloud.mask(overview=bad.drop_vars("B08"))
 
 
-@pytest.mark.parametrize("group", [2, 3])
-def test_grouped_fine_units_equal_one_per_task(real512, group):
-    """On a GPU the cascade batches the tiles of several fine units into one model call
-    (``CascadeJob.group``); the mask is the same as with one unit per task."""
-    x = da.from_array(np.concatenate([real512, real512[..., ::-1]], axis=-1), chunks=(4, 256, 256))
-    one, r1 = run_cascade(x, CascadeJob(FINE, route_threshold=1.0))
-    many, r2 = run_cascade(x, CascadeJob(FINE, route_threshold=1.0, group=group))
-    assert r2.unit_fine.all()
-    a, b = one.compute(), many.compute()
-    assert (a == b).mean() >= 0.9999
-    names = {k[0] if isinstance(k, tuple) else k for k in dict(many.__dask_graph__())}
-    assert any(n.startswith("xcloud-cascade-batch") for n in names)
-
-
 def test_routing_off_reads_no_overview(real512):
     """With routing off the overview is not needed, so a given (lazy) overview is never read."""
     ds = _dataset(real512, {"y": 256, "x": 256})

@@ -23,7 +23,6 @@ and the result equals ``run_mask`` with the fine model bit for bit.
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -33,7 +32,6 @@ import numpy as np
 from xcloud.inference.core import (
     MaskJob,
     _fill_nodata,
-    _predict,
     _stage_a,
     _stage_b,
     numpy_blocks,
@@ -74,9 +72,6 @@ class CascadeJob:
     unit
         Edge of a routing unit in pixels; a multiple of the fine model's tile stride (default:
         one stride) and of the cell size.
-    group
-        Fine units whose tiles go through the model in one call (one task). 1 on CPU, where a
-        unit's tiles already fill a batch; more on a GPU, which wants big batches.
 
     Examples
     --------
@@ -92,7 +87,6 @@ class CascadeJob:
     ring: int = 1
     overview_factor: int = 4
     unit: int | None = None
-    group: int = 1
 
     @property
     def routing(self) -> bool:
@@ -328,46 +322,7 @@ def _take(block: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     return block[..., y0 : y1 or None, x0 : x1 or None]
 
 
-class _Collected(Exception):
-    pass
-
-
-def _fine_group_a(*blocks, metas):
-    """Stage A for several fine units in one task, their tiles in one model call (GPU batches).
-
-    ``blocks`` holds 9 blocks per unit (core and 8 neighbours, None where not read); each unit
-    first hands its tiles over (a collecting ``predict`` that stops :func:`_stage_a`), then all
-    tiles run through the model together, then each unit accumulates its share.
-    """
-    calls = [(blocks[9 * u : 9 * u + 9], meta) for u, meta in enumerate(metas)]
-    tiles: list = []
-    for args, meta in calls:
-
-        def grab(job, t):
-            tiles.append(t)
-            raise _Collected
-
-        try:
-            _fine_unit_a(*args, **meta, predict=grab)
-            tiles.append(None)  # no valid tile: nothing to predict
-        except _Collected:
-            pass
-    todo = [t for t in tiles if t is not None]
-    probs = _predict(metas[0]["a_kw"]["job"], np.concatenate(todo)) if todo else None
-    out, at = [], 0
-    for (args, meta), t in zip(calls, tiles, strict=True):
-        if t is None:
-            out.append(_fine_unit_a(*args, **meta))
-            continue
-        share = probs[at : at + len(t)]
-        at += len(t)
-        out.append(_fine_unit_a(*args, **meta, predict=lambda job, _t, p=share: p))
-    return tuple(out)
-
-
-def _fine_unit_a(
-    core, n, s, w, e, nw, ne, sw, se, *, a_kw, h, origin, core_y, core_x, predict=None
-):
+def _fine_unit_a(core, n, s, w, e, nw, ne, sw, se, *, a_kw, h, origin, core_y, core_x):
     """Stage A for one fine unit: assemble the halo from the neighbours that were read (edge
     replication stands in for the others, see :func:`_stage_a`) and run the tiles."""
     have_n, have_s, have_w, have_e = (v is not None for v in (n, s, w, e))
@@ -388,7 +343,7 @@ def _fine_unit_a(
         block = np.concatenate([np.concatenate(r, axis=-1) for r in rows], axis=-2)
     else:
         block = np.concatenate([v for v in (n, core, s) if v is not None], axis=-2)
-    return _stage_a(block, core_y=core_y, core_x=core_x, origin=origin, predict=predict, **a_kw)
+    return _stage_a(block, core_y=core_y, core_x=core_x, origin=origin, **a_kw)
 
 
 def _fine_unit_b(own, n, s, w, e, nw, ne, sw, se, *, b_kw, h):
@@ -538,7 +493,6 @@ def run_cascade(
     b_kw = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
     ny, nx = len(cy), len(cx)
     dsk: dict = {}
-    name_g = f"xcloud-cascade-batch-{token}"
     for li in np.ndindex(*lead_shape):
         stage_a: list = []  # (key, input keys, meta) of this time step's fine units
         fine = routing.unit_fine[li]
@@ -599,20 +553,9 @@ def run_cascade(
                     (name_a,) + li + (j, i),
                     *nbrs_b,
                 )
-        # stage A tasks: one per unit, or job.group units per task (one model call)
-        for g in range(0, len(stage_a), max(job.group, 1)):
-            members = stage_a[g : g + max(job.group, 1)]
-            if job.group <= 1:
-                ((key, inputs, meta),) = members
-                dsk[key] = (partial(_fine_unit_a, **meta), *inputs)
-                continue
-            gkey = (name_g,) + li + (g,)
-            dsk[gkey] = (
-                partial(_fine_group_a, metas=[m for _, _, m in members]),
-                *[k for _, inputs, _ in members for k in inputs],
-            )
-            for idx, (key, _, _) in enumerate(members):
-                dsk[key] = (operator.getitem, gkey, idx)
+        # stage A: one task per unit (on a GPU, units share model calls: core._predict)
+        for key, inputs, meta in stage_a:
+            dsk[key] = (partial(_fine_unit_a, **meta), *inputs)
     graph = HighLevelGraph.from_collections(name_out, dsk, dependencies=[xw])
     lead_chunks = tuple((1,) * n for n in lead_shape)
     if probabilities:
