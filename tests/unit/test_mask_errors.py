@@ -164,6 +164,30 @@ def test_bad_device_is_refused():
             xcloud.mask(make_dataset(32, 32), TEST_MODEL, device="tpu").compute()
 
 
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "mps"])
+def test_device_this_machine_cannot_use_is_refused_with_the_fix(device):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has mps")
+    ds = make_dataset(32, 32).chunk()
+    lazy = xcloud.mask(ds, TEST_MODEL, device=device)  # builds: the workers may have the GPU
+    with pytest.raises(XCloudError) as e:
+        lazy.compute(scheduler="sync")
+    msg = str(e.value)
+    assert f"device={device!r}" in msg and "device='auto'" in msg and "device='cpu'" in msg
+    for model in ("fine", "cascade"):
+        with pytest.raises(XCloudError, match=f"device={device!r}"):
+            xcloud.mask(ds, model, device=device, level="l2a").compute(scheduler="sync")
+
+
+def test_cuda_device_index_must_be_a_number():
+    with pytest.raises(XCloudError, match=r"device='cuda:x' is not 'cuda' or 'cuda:N'"):
+        xcloud.mask(make_dataset(32, 32), TEST_MODEL, device="cuda:x").compute(scheduler="sync")
+
+
 def test_not_xarray():
     with pytest.raises(DataTypeError, match="ndarray"):
         xcloud.mask(np.zeros((4, 8, 8)), TEST_MODEL)

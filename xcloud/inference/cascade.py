@@ -38,7 +38,7 @@ from xcloud.inference.core import (
     regular_chunks,
     work_chunks,
 )
-from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
+from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, inference_device
 from xcloud.models import CLASSES, NODATA, get_spec
 
 __all__ = ["ROUTE_CLASSES", "CascadeJob", "Routing", "compute_overview", "route", "run_cascade"]
@@ -215,7 +215,7 @@ def _coarse_block(ov: np.ndarray, job: CascadeJob) -> np.ndarray:
     img, vfrac = ov[:, :-1], ov[:, -1]
     # nodata as the scene's mean valid reflectance (as the fine model's tiles get it), not black
     filled = _fill_nodata(np.where(np.isfinite(img), img, np.nan).astype(np.float32))
-    device = resolve_device(job.fine.device)
+    device = inference_device(job.fine.device)
     coarse = create_coarse(device)
     with INFERENCE_LOCK:
         configure_torch_threads()

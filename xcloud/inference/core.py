@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from xcloud.errors import RadiometryError, XCloudWarning
-from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, resolve_device
+from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, inference_device
 from xcloud.inference.tiling import aligned_chunks, tile_range, window
 from xcloud.models import CLASSES, NODATA, create_model, get_spec
 
@@ -105,7 +105,7 @@ def _predict(job: MaskJob, tiles: np.ndarray) -> np.ndarray:
     they waited, up to :data:`CUDA_BATCH` tiles, so small tasks (the cascade's one-tile units)
     still fill a batch; the others find their probabilities ready when they get the lock.
     """
-    device = resolve_device(job.device)
+    device = inference_device(job.device)
     if not _coalesce(device):
         with INFERENCE_LOCK:
             return _run_model(job, tiles, device)

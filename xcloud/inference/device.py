@@ -40,6 +40,49 @@ def resolve_device(device: str = "auto") -> str:
     return "cpu"
 
 
+_CHECKED: set[str] = set()
+
+
+def inference_device(device: str = "auto") -> str:
+    """:func:`resolve_device`, then a clear error if torch here cannot use that device.
+
+    Called where the model runs (each worker), not where the graph is built: a laptop without
+    a GPU may send ``device="cuda"`` to GPU workers.
+
+    >>> inference_device("cpu")
+    'cpu'
+    """
+    dev = resolve_device(device)
+    if dev in _CHECKED or dev == "cpu":
+        return dev
+    import torch
+
+    if dev.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        suffix = dev.partition(":")[2] or "0"
+        if not suffix.isdigit():
+            raise XCloudError(f"device={device!r} is not 'cuda' or 'cuda:N' with N a GPU index")
+        index = int(suffix)
+        if index >= n:
+            build = (
+                "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            )
+            raise XCloudError(
+                f"device={device!r}, but torch {torch.__version__} ({build}) on this machine sees "
+                f"{n} CUDA device(s); pass device='auto' (cuda, then mps, then cpu) or "
+                "device='cpu', or check CUDA_VISIBLE_DEVICES and the driver"
+            )
+    elif dev == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise XCloudError(
+                f"device={device!r}, but torch {torch.__version__} on this machine cannot use "
+                "Apple's Metal (mps); pass device='auto' or device='cpu'"
+            )
+    _CHECKED.add(dev)
+    return dev
+
+
 def worker_threads() -> int:
     """Cores this process may use for inference.
 
