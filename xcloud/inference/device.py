@@ -104,16 +104,11 @@ def worker_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_THREADS_SET: int | None = None
-
-
 def configure_torch_threads() -> None:
-    """Set torch's intra-op threads once per process to :func:`worker_threads`."""
-    global _THREADS_SET
-    n = worker_threads()
-    if _THREADS_SET == n:
-        return
+    """Set torch's intra-op threads to :func:`worker_threads` (again if something else, a
+    training run say, changed them since)."""
     import torch
 
-    torch.set_num_threads(n)
-    _THREADS_SET = n
+    n = worker_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
