@@ -74,3 +74,14 @@ def test_resume_matches_uninterrupted_run(tmp_path):
 def test_no_data_is_an_error(tmp_path, bad):
     with pytest.raises(ValueError, match="no training data"):
         train_fine(bad, _cfg(tmp_path), model=FineNet(widths=TINY))
+
+
+def test_a_device_torch_cannot_use_fails_before_training(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    from xcloud.errors import XCloudError
+
+    out = tmp_path / "run"
+    with pytest.raises(XCloudError, match=r"device='cuda'.*device='cpu'"):
+        train_fine({"toy": _scenes()}, _cfg(out, device="cuda"), model=FineNet(widths=TINY))
+    assert not out.exists()  # nothing written

@@ -126,14 +126,11 @@ class TrainConfig:
 
 
 def auto_device(device: str = "auto") -> torch.device:
-    """Resolve ``"auto"`` to cuda, mps or cpu (in that order of preference)."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """Resolve ``"auto"`` to cuda, mps or cpu (in that order of preference); a device torch
+    here cannot use is an :class:`~xcloud.errors.XCloudError` that says so (as for inference)."""
+    from xcloud.inference.device import inference_device
+
+    return torch.device(inference_device(device))
 
 
 def _seed_everything(seed: int) -> None:
