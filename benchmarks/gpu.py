@@ -335,7 +335,10 @@ def training(args) -> dict:
 
     from xcloud.train.loop import TrainConfig, train_fine
 
-    with open(Path(args.inputs) / "gpu_clear.pkl", "rb") as f:
+    pkl = Path(args.inputs) / "gpu_clear.pkl"
+    if not pkl.exists():
+        raise SystemExit(f"{pkl} not found: run benchmarks/gpu.py --prepare {args.inputs} first")
+    with open(pkl, "rb") as f:
         clear = [replace(s, image=_unpack(s.image)) for s in pickle.load(f)]
     out: dict = {"scenes": len(clear), "source": "synthetic clouds on the clear scenes"}
     for key, dev, steps in (("accelerator", args.device, args.train_steps),
@@ -412,8 +415,29 @@ def main(argv: list[str] | None = None) -> dict | None:
     if "train" not in args.skip:
         res["training"] = training(args)
         save()
+    print(_summary(res))
     print(f"results: {args.out}")
     return res
+
+
+def _summary(res: dict) -> str:
+    """The ratios, side by side, one line each."""
+    lines = [f"\n{res['gpu'] or res['device']}, torch {res['torch']}"]
+    for r in res["inference"]:
+        c, o = r["cascade_cuda"], r["cascade_cuda_overview_given"]
+        lines.append(
+            f"{r['cube']:8s} fine {r['fine_cuda']['mpx_per_s']:5.1f} Mpx/s = "
+            f"{r['speedup_over_cpu']:.2f}x the CPU's {r['fine_cpu']['threads']} threads; "
+            f"mask = CPU mask on {100 * r['agreement_cuda_bf16_vs_cpu_fp32']:.2f} %; cascade "
+            f"{o['speedup_over_fine_cuda']:.2f}x fine given the overview, "
+            f"{c['speedup_over_fine_cuda']:.2f}x coarsening it ({100 * c['fine_fraction']:.1f} % "
+            f"of units ran fine)"
+        )
+    t = res.get("training")
+    if t and "accelerator" in t:
+        cpu = f", CPU {t['cpu']['s_per_step']:.3f} s" if "cpu" in t else ""
+        lines.append(f"training: {t['accelerator']['s_per_step']:.3f} s per step{cpu}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
