@@ -50,7 +50,9 @@ Biome cloud F1 and L8 Biome shadow F1 on the validation split:
   ``coarse-v7-l8out`` ran ``fine`` on 93.8 % of ``l8scene``'s units; not shipped;
 * ``coarse-v8-seed1`` / ``coarse-v8-seed2``: coarse.v8's recipe with seeds 1 and 2: both chose
   0.85; seed 1 ran ``fine`` on 59.4 % of ``l8scene``'s units (2.01x), seed 2 on 15.6 % (5.22x),
-  as coarse.v8 (4.7-6.1x): the router's speed on a clear scene depends on the run;
+  as coarse.v8 (4.7-6.1x): the router's speed on a clear scene depended on the run; with the
+  safety ring spreading only from cells where the router sees cloud (adopted later), seed 1
+  runs 25.0 % (4.09x) and seed 2 15.6 % (5.67x);
 * ``fine-v3-noclean`` / ``fine-v6-noclean``: fine.v3's / fine.v6's run without label cleaning
   (the ablation of that lever; fine.v6's: 0.823 / 0.912 / 0.158, mean 0.631, and wide thin-cloud
   halos, 40 % of the demo scene);

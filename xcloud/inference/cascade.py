@@ -11,8 +11,9 @@
 3. **Pruned graph**: the cube is cut into routing units (``unit`` pixels, one fine-model
    stride by default). A unit whose cells are all trusted becomes a constant block (0 clear,
    1 cloud, 255 nodata per cell) whose task has *no dependency on the full-resolution data*.
-   Every other unit, plus a ``ring`` of units around those with a cell in doubt (not a sure
-   cloudless / overcast cell that is merely partly nodata), runs the fine model through the
+   Every other unit, plus a ``ring`` of units around those with a cell where the coarse model
+   sees cloud or cannot tell (its most likely class is not cloudless, and it is not a sure
+   cell that is merely partly nodata), runs the fine model through the
    same two stages as :func:`xcloud.inference.core.run_mask`; halos are read only from
    neighbouring units that also run the fine model, and edge-replicated next to skipped ones.
 
@@ -63,10 +64,12 @@ class CascadeJob:
         Minimum coarse-model probability for a cloudless / overcast cell to be trusted.
         ``>= 1`` disables routing: every unit runs the fine model.
     ring
-        Units around each unit with a cell in doubt (not sure cloudless / overcast) that also
-        run the fine model: a safety margin against clouds the coarse model missed at the edge
-        of a cloud field. Units that run only because a sure cell is partly nodata (a swath
-        edge) do not spread it.
+        Units around each unit with a cell where the coarse model sees cloud or cannot tell
+        (not trusted, and its most likely class is not cloudless) that also run the fine
+        model: a safety margin against clouds the coarse model missed at the edge of a cloud
+        field. Units that run only because a cell most likely cloudless falls short of
+        ``route_threshold``, or because a sure cell is partly nodata (a swath edge), run the
+        fine model themselves but do not spread it.
     overview_factor
         Block-averaging factor of the overview; a grid cell is ``16 * overview_factor`` pixels.
     unit
@@ -292,10 +295,12 @@ def route(
         trusted = empty | (full & sure)
     else:
         sure = trusted = np.zeros(cls.shape, dtype=bool)
-    # cells in doubt about their content seed the ring; a cell that is sure but partly nodata
-    # (a swath edge) must run fine, as only the full-resolution data says which pixels are
-    # nodata, but it says nothing about a cloud field nearby
-    doubt = ~trusted & ~sure
+    # cells where the coarse model sees cloud, or cannot tell, seed the ring; a cell it thinks
+    # most likely cloudless, though not sure enough to fill, runs fine itself but is no sign of
+    # a cloud field nearby (on a clear scene a few such cells would pull in all their
+    # neighbours). Nor is a cell that is sure but partly nodata (a swath edge), which must run
+    # fine, as only the full-resolution data says which pixels are nodata
+    doubt = ~trusted & ~sure & (cls != ROUTE_CLASSES.index("cloudless"))
     cell = job.cell
     ny, nx = len(starts_y) - 1, len(starts_x) - 1
     unit_fine = np.zeros(cls.shape[:-2] + (ny, nx), dtype=bool)
