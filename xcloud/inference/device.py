@@ -34,10 +34,14 @@ def resolve_device(device: str = "auto") -> str:
         return "cpu"
     if torch.cuda.is_available():
         return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if _mps_available(torch):
         return "mps"
     return "cpu"
+
+
+def _mps_available(torch) -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
 
 
 _CHECKED: set[str] = set()
@@ -73,8 +77,7 @@ def inference_device(device: str = "auto") -> str:
                 "device='cpu', or check CUDA_VISIBLE_DEVICES and the driver"
             )
     elif dev == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
+        if not _mps_available(torch):
             raise XCloudError(
                 f"device={device!r}, but torch {torch.__version__} on this machine cannot use "
                 "Apple's Metal (mps); pass device='auto' or device='cpu'"
