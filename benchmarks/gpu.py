@@ -115,12 +115,10 @@ def _overview(dn: np.ndarray, meta: dict, f: int = 4):
     """The factor-``f`` overview a COG would hold (nodata-ignoring block means), in memory."""
     import xarray as xr
 
+    from xcloud.inference.cascade import compute_overview
+
     x = np.where(dn > 0, dn.astype(np.float32), np.float32(np.nan))
-    c, h, w = x.shape
-    x = np.pad(x, ((0, 0), (0, (-h) % f), (0, (-w) % f)), constant_values=np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # blocks with no valid pixel: NaN
-        m = np.nanmean(x.reshape(c, x.shape[1] // f, f, x.shape[2] // f, f), axis=(2, 4))
+    m = compute_overview(x, f)[:-1]  # the last channel is the valid fraction
     ov = xr.DataArray(m, dims=("band", "y", "x"), coords={"band": list(meta["bands"])})
     ov.attrs.update(meta["attrs"])
     return ov
@@ -198,16 +196,21 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
 
 
 def _median_call(fn, repeats: int = 5) -> float:
+    """Median seconds of ``fn()`` after two warm-up calls, the GPU's queue drained each time."""
     import torch
+
+    def sync() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
 
     for _ in range(2):
         fn()
     times = []
     for _ in range(repeats):
-        torch.cuda.synchronize() if torch.cuda.is_available() else None
+        sync()
         t = time.perf_counter()
         fn()
-        torch.cuda.synchronize() if torch.cuda.is_available() else None
+        sync()
         times.append(time.perf_counter() - t)
     return float(np.median(times))
 

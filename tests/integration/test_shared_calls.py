@@ -110,7 +110,7 @@ def test_a_failed_shared_call_reaches_every_task_in_it(shared, monkeypatch):
     assert core._PENDING[FINE] == []
 
 
-def test_cascade_masks_unchanged_when_units_share_calls(oncloudn_chip, shared):
+def test_cascade_masks_unchanged_when_units_share_calls(oncloudn_chip, shared, monkeypatch):
     x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
     for axis in (-1, -2, -1, -2):  # mirror images to 1024 x 1024 px: 16 one-tile units
         x = np.concatenate([x, np.flip(x, axis)], axis=axis)
@@ -122,13 +122,9 @@ def test_cascade_masks_unchanged_when_units_share_calls(oncloudn_chip, shared):
         off_shared = ds.cloud.mask("cascade", routing=False, device="cpu").values
         casc_shared = ds.cloud.mask("cascade", device="cpu").values
     n_shared = len(shared)
-    core_alone = pytest.MonkeyPatch()
-    core_alone.setattr(core, "_coalesce", lambda device: False)
-    try:
-        fine = ds.cloud.mask("fine", device="cpu").values
-        casc = ds.cloud.mask("cascade", device="cpu").values
-    finally:
-        core_alone.undo()
+    monkeypatch.setattr(core, "_coalesce", lambda device: False)  # each task its own calls
+    fine = ds.cloud.mask("fine", device="cpu").values
+    casc = ds.cloud.mask("cascade", device="cpu").values
     assert n_shared > 0  # (how many units shared a call depends on the threads' timing)
     assert (off_shared == fine).mean() >= 0.9999
     assert (casc_shared == casc).mean() >= 0.9999
