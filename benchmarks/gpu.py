@@ -29,8 +29,9 @@ Needs a CUDA device. Measured side by side in one run, on one machine:
 * **Training**: :func:`xcloud.train.loop.train_fine` with fine.v6's step configuration (batch
   16, crop 128, 4 band-subset groups, coarse factors 2 and 4, lr 1e-3) for ``--train-steps``
   steps on CUDA and ``--cpu-steps`` on the CPU, seconds per step of each. The data are
-  synthetic clouds on the clear scenes (the only training source small enough to carry to a
-  GPU machine here); a step's cost depends on the batch and the network, not on the source.
+  synthetic clouds on the clear scenes (small enough to carry in one call); a step's cost
+  depends on the batch and the network, not on the source. ``benchmarks/gpu_train.py`` trains
+  the real stage on all of its data.
 
 The device machine has no ``shared/data`` and no rasterio, so the inputs are prepared where the
 data are and carried: ``--prepare DIR`` writes ``DIR/gpu_inputs.npz`` (the Landsat scene as
