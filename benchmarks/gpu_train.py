@@ -14,8 +14,9 @@ ukis-csmask (the teacher):
    from in two parts, ``DIR/part0`` and ``DIR/part1`` (one GPU call carries at most 64 MiB: the
    first part travels in a call of its own and is copied aside there). Images that are
    reflectance x 10000 integers travel as uint16 (restored exactly); the rest (L8 Biome's float
-   TOA reflectance) and the teacher's probabilities travel as float16: the one difference from
-   the CPU run's inputs (at most 2^-11 relative; printed).
+   TOA reflectance, the Landsat 8 xarray-spatial scene) and the teacher's probabilities travel
+   as float16: the one difference from the CPU run's inputs (rounding at most 2^-11 relative;
+   the largest absolute error is printed).
 2. ``--inputs DIR --out RUN`` (on the GPU): trains, writes ``RUN/fine.gpu.safetensors`` and
    ``RUN/gpu_train.json`` (wall time, steps, loss history summary, device).
 3. ``--evaluate RUN`` (here again): validation metrics of the GPU-trained weights, the shipped
