@@ -85,3 +85,14 @@ def test_a_device_torch_cannot_use_fails_before_training(tmp_path):
     with pytest.raises(XCloudError, match=r"device='cuda'.*device='cpu'"):
         train_fine({"toy": _scenes()}, _cfg(out, device="cuda"), model=FineNet(widths=TINY))
     assert not out.exists()  # nothing written
+
+
+def test_data_card_says_when_the_synthetic_composites_were_not_used():
+    from xcloud.train.cli import _data_card
+
+    train = {"oncloudn": [], "l8biome": [], "synthetic": _scenes(n=1)}
+    val = {"oncloudn": [], "l8biome": []}
+    unused = _data_card(train, val, {"oncloudn": 0.5, "synthetic": 0.0})["train"]["synthetic"]
+    used = _data_card(train, val, {"oncloudn": 0.5, "synthetic": 0.2})["train"]["synthetic"]
+    assert "not used" in unused["note"] and "not used" not in used["note"]
+    assert "not used" not in _data_card(train, val)["train"]["synthetic"]["note"]

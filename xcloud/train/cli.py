@@ -97,7 +97,13 @@ def _load_validation(root: str | None) -> dict[str, list[Scene]]:
     }
 
 
-def _data_card(train: dict[str, list[Scene]], val: dict[str, list[Scene]]) -> dict[str, Any]:
+def _data_card(
+    train: dict[str, list[Scene]],
+    val: dict[str, list[Scene]],
+    weights: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The card's ``data`` section; a source whose ``weights`` entry is 0 is marked unused."""
+
     def px(scenes: list[Scene]) -> int:
         return int(sum(s.image.shape[1] * s.image.shape[2] for s in scenes))
 
@@ -116,7 +122,12 @@ def _data_card(train: dict[str, list[Scene]], val: dict[str, list[Scene]]) -> di
             "synthetic": {
                 "clear_scenes": len(train["synthetic"]),
                 "sources": sorted({s.source for s in train["synthetic"]}),
-                "note": "synthetic clouds, thin clouds and shadows composited on clear S2 L1C scenes",
+                "note": "synthetic clouds, thin clouds and shadows composited on clear S2 L1C scenes"
+                + (
+                    ": loaded but not used in this run (source weight 0)"
+                    if weights is not None and weights.get("synthetic", 1.0) == 0
+                    else ""
+                ),
             },
         },
         "validation": {
@@ -254,7 +265,7 @@ def finish_fine(
         "levels": ["l1c", "l2a"],
         "tile_size": 288,
         "overlap": 32,
-        "data": _data_card(train, val),
+        "data": _data_card(train, val, summary.get("config", {}).get("source_weights")),
         "training": summary,
         "validation_metrics": metrics,
         "metrics_definition": (
@@ -354,7 +365,7 @@ def run_coarse(
         "cell_rule": "nodata if all pixels nodata; cloudless if no valid pixel is cloud/thin; overcast if all are",
         "bands_seen": _bands_seen(),
         "levels": ["l1c", "l2a"],
-        "data": _data_card(train, val),
+        "data": _data_card(train, val, summary.get("config", {}).get("source_weights")),
         "training": summary,
         "validation_metrics": metrics,
     }
