@@ -185,6 +185,8 @@ COARSE_V9 = dict(COARSE_V8, out="runs/coarse_v9")
 COARSE_V9_SEED1 = dict(COARSE_V9, seed=1, out="runs/coarse_v9_seed1")
 #: coarse.v10 (shipped): coarse.v8's recipe distilled from fine.v12.
 COARSE_V10 = dict(COARSE_V8, out="runs/coarse_v10")
+#: coarse.v10's recipe with seed 1: how much of its result on ``l8scene`` is the draw.
+COARSE_V10_SEED1 = dict(COARSE_V10, seed=1, out="runs/coarse_v10_seed1")
 
 #: stage -> (config, version); the chain of the full run, in order
 FINE = {"fine-v1": (FINE_V1, "v1"), "fine-v12": (FINE_V12, "v12")}
@@ -219,7 +221,8 @@ COARSE_CANDIDATES = {"coarse": (COARSE_V10, "v10", _FINE_V12_W),
                      "coarse-v8-seed1": (COARSE_V8_SEED1, "v8s1", _FINE_V6_W),
                      "coarse-v8-seed2": (COARSE_V8_SEED2, "v8s2", _FINE_V6_W),
                      "coarse-v9": (COARSE_V9, "v9", _FINE_V11_W),
-                     "coarse-v9-seed1": (COARSE_V9_SEED1, "v9s1", _FINE_V11_W)}  # fmt: skip
+                     "coarse-v9-seed1": (COARSE_V9_SEED1, "v9s1", _FINE_V11_W),
+                     "coarse-v10-seed1": (COARSE_V10_SEED1, "v10s1", _FINE_V12_W)}  # fmt: skip
 
 
 def main() -> None:

@@ -170,7 +170,8 @@ def test_nodata_does_not_disturb_the_mask_nearby(oncloudn_chip):
 
     Right at the edge the model loses context: the cloud shadows it finds within 16 px of the
     wedge (next to clouds it can no longer see) disappear (fine.v12: all classes agree on 91 % of
-    those pixels; fine.v6 88 %), so near the edge only the cloud / not-cloud split is held to the reference."""
+    those pixels; fine.v6 88 %), so near the edge only the cloud / not-cloud split is held to
+    the reference."""
     x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
     x = np.concatenate([x, x[..., ::-1]], axis=-1)
     x = np.concatenate([x, x[..., ::-1, :]], axis=-2)  # 512 x 512, real
