@@ -6,12 +6,14 @@ The cube is ``--size`` x ``--size`` px tiled from the real SEN12MS-CR patches in
 size), float reflectance in memory (numpy), so decoding is not timed. Each model takes what it
 needs from the same Dataset: ``fine`` / ``cascade`` all 13 bands (SEnSeI), ``ukis-csmask`` its 6
 bands, ``s2cloudless`` its 10. Models are loaded and warmed up before timing; the variants are
-interleaved over ``--repeats`` rounds and the median is reported, with ratios to ``fine``.
+interleaved over ``--repeats`` rounds and the median is reported, with ratios to ``fine`` (the
+first full-size round of a model is often slower than the rest, so use 3 rounds or more: the
+median of 2 is their mean). The figures in ``docs/models.md`` use ``--size 2048 --repeats 3``.
 Results go to ``benchmarks/results/speed.json``.
 
 Run
 ---
-    .venv/bin/python benchmarks/speed.py [--size 1024] [--repeats 2] [--models fine ukis-csmask s2cloudless]
+    .venv/bin/python benchmarks/speed.py [--size 1024] [--repeats 3] [--models fine ukis-csmask s2cloudless]
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def cube(size: int):
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=1024)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--models", nargs="+", default=["fine", "cascade", "ukis-csmask", "s2cloudless"])
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "speed.json"))
     args = p.parse_args(argv)
