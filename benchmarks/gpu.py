@@ -77,16 +77,34 @@ def prepare(out: Path) -> None:
     np.savez_compressed(out / "gpu_inputs.npz", l8scene=dn)
     packed = []
     for s in load_clear():  # uint16 DN where that restores the float image exactly (half the size)
-        dn = np.round(s.image * 10000).astype(np.uint16)
-        packed.append(replace(s, image=dn) if np.array_equal(_unpack(dn), s.image) else s)
+        dn = as_dn(s.image)
+        packed.append(s if dn is None else replace(s, image=dn))
     with open(out / "gpu_clear.pkl", "wb") as f:
         pickle.dump(packed, f)
     for p in sorted(out.iterdir()):
         print(f"{p}: {p.stat().st_size / 1e6:.1f} MB")
 
 
-def _unpack(image: np.ndarray) -> np.ndarray:
-    return image.astype(np.float32) / 10000.0 if image.dtype == np.uint16 else image
+def as_dn(a: np.ndarray) -> np.ndarray | None:
+    """``a`` as uint16 reflectance x 10000 if :func:`unpack` restores it exactly, else None.
+
+    >>> as_dn(np.array([0.0, 0.1234], np.float32)).tolist(), as_dn(np.array([0.12345], np.float32))
+    ([0, 1234], None)
+    """
+    q = np.round(a * 10000)
+    if not (np.isfinite(q).all() and q.min() >= 0 and q.max() <= 65535):
+        return None
+    q = q.astype(np.uint16)
+    return q if np.array_equal(unpack(q), a) else None
+
+
+def unpack(a: np.ndarray | None) -> np.ndarray | None:
+    """float32 reflectance from what was carried: uint16 DN / 10000, float16 / float32 as is."""
+    if a is None:
+        return None
+    if a.dtype == np.uint16:
+        return a.astype(np.float32) / 10000.0
+    return a.astype(np.float32, copy=False)
 
 
 def demo_cube(size: int) -> np.ndarray:
@@ -343,7 +361,7 @@ def training(args) -> dict:
     if not pkl.exists():
         raise SystemExit(f"{pkl} not found: run benchmarks/gpu.py --prepare {args.inputs} first")
     with open(pkl, "rb") as f:
-        clear = [replace(s, image=_unpack(s.image)) for s in pickle.load(f)]
+        clear = [replace(s, image=unpack(s.image)) for s in pickle.load(f)]
     out: dict = {"scenes": len(clear), "source": "synthetic clouds on the clear scenes"}
     for key, dev, steps in (("accelerator", args.device, args.train_steps),
                             ("cpu", "cpu", args.cpu_steps)):  # fmt: skip

@@ -48,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _metrics import machine_info  # noqa: E402
+from gpu import as_dn, unpack  # noqa: E402
 
 PACK = "fine_v6_data.pkl.xz"
 INIT = "fine.v1.safetensors"
@@ -56,23 +57,10 @@ INIT = "fine.v1.safetensors"
 PARTS = (("unlabelled:",), ("oncloudn", "l8biome", "synthetic"))
 
 
-def _pack_array(a: np.ndarray, *, dn: bool) -> np.ndarray:
+def _pack_array(a: np.ndarray) -> np.ndarray:
     """uint16 where ``a`` is reflectance x 10000 integers (restored exactly), else float16."""
-    if dn:
-        q = np.round(a * 10000)
-        if q.min() >= 0 and q.max() <= 65535:
-            q = q.astype(np.uint16)
-            if np.array_equal(_unpack(q), a):
-                return q
-    return a.astype(np.float16)
-
-
-def _unpack(a: np.ndarray | None) -> np.ndarray | None:
-    if a is None:
-        return None
-    if a.dtype == np.uint16:
-        return a.astype(np.float32) / 10000.0
-    return a.astype(np.float32)
+    dn = as_dn(a)
+    return a.astype(np.float16) if dn is None else dn
 
 
 def prepare(out: Path, data_root: str | None) -> None:
@@ -102,11 +90,11 @@ def write_parts(out: Path, conf: dict, data: dict) -> None:
     for key, scenes in data.items():
         packed[key] = []
         for s in scenes:
-            img = _pack_array(s.image, dn=True)
+            img = _pack_array(s.image)
             soft = None if s.soft is None else s.soft.astype(np.float16)
             for a, b in ((img, s.image), (soft, s.soft)):
                 if a is not None and a.dtype == np.float16:
-                    worst = max(worst, float(np.abs(_unpack(a) - b).max()))
+                    worst = max(worst, float(np.abs(unpack(a) - b).max()))
             packed[key].append(replace(s, image=img, soft=soft))
     for key, scenes in packed.items():
         print(f"{key}: {len(scenes)} scenes, dtypes {sorted({s.image.dtype.name for s in scenes})}")
@@ -144,7 +132,7 @@ def train(inputs: list[Path], out: Path, device: str, steps: int | None = None) 
         with lzma.open(p, "rb") as f:
             pack = pickle.load(f)
         data.update({
-            k: [replace(s, image=_unpack(s.image), soft=_unpack(s.soft)) for s in v]
+            k: [replace(s, image=unpack(s.image), soft=unpack(s.soft)) for s in v]
             for k, v in pack["data"].items()
         })  # fmt: skip
     # the sources in run_fine's order: the batch sampler draws by position, so the same seed

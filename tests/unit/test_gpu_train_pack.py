@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from benchmarks.gpu_train import _pack_array, _unpack, train, write_parts  # noqa: E402
+from benchmarks.gpu import unpack  # noqa: E402
+from benchmarks.gpu_train import _pack_array, train, write_parts  # noqa: E402
 from xcloud.models.fine import FineNet  # noqa: E402
 from xcloud.train.data import IGNORE, SENTINEL2, Scene  # noqa: E402
 from xcloud.train.loop import TrainConfig, train_fine  # noqa: E402
@@ -34,12 +35,12 @@ def _scene(rng, name, source, *, labelled=True, soft=False, size=48):
 
 def test_pack_array_is_exact_for_dn_and_float16_otherwise():
     dn = np.array([[0, 1, 1234, 65535]], np.float32) / 10000.0
-    packed = _pack_array(dn, dn=True)
-    assert packed.dtype == np.uint16 and np.array_equal(_unpack(packed), dn)
+    packed = _pack_array(dn)
+    assert packed.dtype == np.uint16 and np.array_equal(unpack(packed), dn)
     toa = np.array([[0.123456, 0.5]], np.float32)  # not a multiple of 1e-4: float16
-    assert _pack_array(toa, dn=True).dtype == np.float16
+    assert _pack_array(toa).dtype == np.float16
     with_nan = np.array([[np.nan, 0.1]], np.float32)
-    assert _pack_array(with_nan, dn=True).dtype == np.float16
+    assert _pack_array(with_nan).dtype == np.float16
 
 
 def test_unpacked_parts_train_as_the_data_they_came_from(tmp_path):
