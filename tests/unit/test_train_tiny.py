@@ -96,3 +96,8 @@ def test_data_card_says_when_the_synthetic_composites_were_not_used():
     used = _data_card(train, val, {"oncloudn": 0.5, "synthetic": 0.2})["train"]["synthetic"]
     assert "not used" in unused["note"] and "not used" not in used["note"]
     assert "not used" not in _data_card(train, val)["train"]["synthetic"]["note"]
+    # the coarse model's keys, one per clear source (xcloud.train.routing.expand_weights)
+    split = {"synthetic:eurosat:13": 0.0, "synthetic:sen12mscr:13": 0.1}
+    assert "not used" not in _data_card(train, val, split)["train"]["synthetic"]["note"]
+    none = {"synthetic:eurosat:13": 0.0, "oncloudn": 1.0}
+    assert "not used" in _data_card(train, val, none)["train"]["synthetic"]["note"]

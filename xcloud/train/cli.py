@@ -102,10 +102,16 @@ def _data_card(
     val: dict[str, list[Scene]],
     weights: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The card's ``data`` section; a source whose ``weights`` entry is 0 is marked unused."""
+    """The card's ``data`` section. With the run's source ``weights``, the synthetic composites
+    are marked unused when no ``synthetic`` / ``synthetic:...`` source has weight above 0 (the
+    batch sampler draws only from those, see :class:`~xcloud.train.data.Batcher`)."""
 
     def px(scenes: list[Scene]) -> int:
         return int(sum(s.image.shape[1] * s.image.shape[2] for s in scenes))
+
+    synthetic_unused = weights is not None and not any(
+        w > 0 for k, w in weights.items() if k.split(":")[0] == "synthetic"
+    )
 
     return {
         "train": {
@@ -125,7 +131,7 @@ def _data_card(
                 "note": "synthetic clouds, thin clouds and shadows composited on clear S2 L1C scenes"
                 + (
                     ": loaded but not used in this run (source weight 0)"
-                    if weights is not None and weights.get("synthetic", 1.0) == 0
+                    if synthetic_unused
                     else ""
                 ),
             },
