@@ -75,6 +75,30 @@ def _load_training(
     return train, dropped, relabelled
 
 
+def _add_clear_source(
+    train: dict[str, list[Scene]], cfg: TrainConfig, root: str | None
+) -> list[str]:
+    """With a ``clear`` source weight above 0: the training part of the clear scenes
+    (:func:`~xcloud.train.splits.is_clear_val` holds the rest out) join ``train`` as plain
+    scenes labelled all clear, one ``clear:<source>:<bands>`` key per band order (EuroSAT chips
+    as 256 px mosaics, :func:`~xcloud.train.routing.clear_mosaics`), and the synthetic
+    composites use that part too. Returns the keys added (none without the weight)."""
+    if not cfg.source_weights.get("clear", 0.0) > 0:
+        return []
+    from xcloud.train.routing import clear_mosaics
+
+    train["synthetic"] = load_clear(root, split="train")
+    keys = []
+    for s in clear_mosaics(train["synthetic"], np.random.default_rng(cfg.seed)):
+        key = f"clear:{s.source}:{len(s.bands)}"
+        label = np.zeros(s.image.shape[1:], np.uint8)  # code 0: clear
+        train.setdefault(key, []).append(
+            Scene(s.image, s.wavelengths, label, s.name, s.source, s.level, s.bands)
+        )
+        keys.append(key)
+    return sorted(set(keys))
+
+
 def _cleaning_rule() -> str:
     """The rule :func:`~xcloud.train.data.split_noisy_labels` applies with its defaults, for the
     model card (read from its signature, so the card cannot drift from the code)."""
@@ -135,6 +159,20 @@ def _data_card(
                     else ""
                 ),
             },
+            **(
+                {
+                    "clear": {
+                        "scenes": sum(len(v) for k, v in train.items() if k.startswith("clear:")),
+                        "pixels": sum(px(v) for k, v in train.items() if k.startswith("clear:")),
+                        "note": "plain clear S2 L1C scenes labelled all clear (EuroSAT chips as 256 "
+                        "px mosaics), the training part: xcloud.train.splits.is_clear_val holds out "
+                        "EuroSAT chips 17-20 of each class and one SEN12MS-CR patch, also from the "
+                        "synthetic composites",
+                    }
+                }
+                if any(k.startswith("clear:") for k in train)
+                else {}
+            ),
         },
         "validation": {
             "oncloudn": [s.name for s in val["oncloudn"]],
@@ -165,6 +203,7 @@ def run_fine(
     data), and export weights + model card to ``export`` if given. Returns the card."""
     train, dropped, relabelled = _load_training(data_root, cfg.clean_labels, cfg.partial_shadow)
     val = _load_validation(data_root)
+    clear_keys = _add_clear_source(train, cfg, data_root)
     data, extra = train, None
     if dropped:
         print(
@@ -177,6 +216,7 @@ def run_fine(
         t0 = time.perf_counter()
         data = distill_training_data(train, root=data_root, log=print, relabel=dropped)
         cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
+        clear_keys = []  # weights expanded
         extra = {
             "distillation": {
                 "teacher": TEACHER,
@@ -213,6 +253,10 @@ def run_fine(
             "rule": "xcloud.train.data.mark_unlabelled_shadow: in chips that label cloud but no "
             "shadow, 'clear' is read as 'clear or cloud shadow' (code 5)",
         }
+    if clear_keys:  # no distillation: the clear group's weight still has to reach its keys
+        from xcloud.train.routing import expand_weights
+
+        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
     version = version or ("v2" if cfg.distill > 0 else "v1")
     model, summary = train_fine(data, cfg, log=print)
     return finish_fine(

@@ -363,8 +363,14 @@ def is_cloud_free(image: np.ndarray, bands: tuple[str, ...]) -> bool:
     return bool(bright.mean() < 0.002)
 
 
-def load_clear(root: str | Path | None = None, *, max_eurosat: int | None = None) -> list[Scene]:
-    """Cloud-free S2 L1C scenes (EuroSAT, SEN12MS-CR) that pass :func:`is_cloud_free`."""
+def load_clear(
+    root: str | Path | None = None, *, max_eurosat: int | None = None, split: str | None = None
+) -> list[Scene]:
+    """Cloud-free S2 L1C scenes (EuroSAT, SEN12MS-CR) that pass :func:`is_cloud_free`.
+
+    ``split``: None (all), ``"train"`` or ``"val"`` (:func:`xcloud.train.splits.is_clear_val`)."""
+    if split not in (None, "train", "val"):
+        raise ValueError(f"split must be None, 'train' or 'val', got {split!r}")
     base = Path(root or default_data_root()) / "clear"
     out = []
     paths = sorted(glob.glob(str(base / "eurosat" / "*" / "*.tif")))[:max_eurosat]
@@ -396,6 +402,10 @@ def load_clear(root: str | Path | None = None, *, max_eurosat: int | None = None
                     SEN12MS_BANDS,
                 )
             )
+    if split is not None:
+        from xcloud.train.splits import is_clear_val
+
+        out = [s for s in out if is_clear_val(s.name) == (split == "val")]
     return out
 
 
