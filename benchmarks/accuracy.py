@@ -21,6 +21,13 @@ Datasets (see ``/work/shared/data/DATA.md``):
   cirrus lwir11`` (kelvin), ``sensor="landsat-8-l1"``; labels 64 shadow, 128 clear,
   192 thin cloud, 255 cloud, 0 fill.
 
+* **clear val** (``load_clear(split="val")``, :func:`xcloud.train.splits.is_clear_val`): 28
+  EuroSAT chips (64 px) and one SEN12MS-CR patch (256 px), Sentinel-2 L1C, all 13 bands,
+  cloud-free (they pass ``is_cloud_free``): every pixel called cloud, thin cloud or shadow is a
+  **false alarm**; reported as fractions of the pixels. No fine stage trains on them (the
+  synthetic composites of fine.v1, the init of every later fine, and the coarse model's data
+  did include them).
+
 Each chip becomes a dask-chunked Dataset and goes through ``ds.cloud.mask(model)`` exactly as a
 user would call it. Pixels are ignored where the label is fill or the input is nodata.
 
@@ -110,7 +117,25 @@ def l8biome_chips(limit: int | None) -> Iterator[Chip]:
         yield Chip(f.stem, ds, img[:3], lab >= 192, lab == 64, valid, "landsat-8-l1")
 
 
-DATASETS = {"oncloudn-val": oncloudn_chips, "l8biome-val": l8biome_chips}
+def clear_chips(limit: int | None) -> Iterator[Chip]:
+    """The held-out clear scenes (``xcloud.train.splits.is_clear_val``): no cloud, no cloud
+    shadow, so every pixel called anything but clear is a false alarm."""
+    from xcloud.train.data import load_clear
+
+    for scene in load_clear(split="val")[:limit]:
+        dims = ("y", "x")
+        h, w = scene.image.shape[1:]
+        ds = xr.Dataset(
+            {b: (dims, scene.image[i]) for i, b in enumerate(scene.bands)},
+            coords={"y": np.arange(h), "x": np.arange(w)},
+            attrs={"platform": "sentinel-2a", "processing:level": "L1C"},
+        ).chunk({"y": 256, "x": 256})
+        vis = np.stack([scene.image[scene.bands.index(b)] for b in ("B02", "B03", "B04")])
+        none = np.zeros((h, w), bool)
+        yield Chip(scene.name, ds, vis, none, none, np.ones((h, w), bool), "sentinel-2-l1c")
+
+
+DATASETS = {"oncloudn-val": oncloudn_chips, "l8biome-val": l8biome_chips, "clear-val": clear_chips}
 
 
 def predict(chip: Chip, model: str) -> np.ndarray:
@@ -143,6 +168,13 @@ def evaluate(dataset: str, models: list[str], limit: int | None) -> dict[str, di
             out[model] = {"skipped": f"{type(e).__name__}: {e}"}
             continue
         res = {"cloud": scores(cloud_c), "cloud_confusion": vars(cloud_c)}
+        if dataset == "clear-val":  # no cloud or shadow anywhere: what is flagged is wrong
+            n = max(cloud_c.n, 1)
+            res["false_alarm"] = {
+                "cloud_or_thin": cloud_c.fp / n,
+                "shadow": shadow_c.fp / n,
+                "any": (cloud_c.fp + shadow_c.fp) / n,
+            }
         if dataset == "l8biome-val":
             res["shadow"] = scores(shadow_c)
             res["shadow_confusion"] = vars(shadow_c)
@@ -184,6 +216,13 @@ def table(results: dict[str, dict[str, dict]]) -> str:
             )
     for ds, per_model in results.items():
         for model, r in per_model.items():
+            fa = r.get("false_alarm")
+            if fa:
+                lines.append(
+                    f"{ds} {model}: false alarms on the {len(r['chips'])} held-out clear "
+                    f"scenes: cloud or thin {fa['cloud_or_thin']:.2%}, shadow {fa['shadow']:.2%}, "
+                    f"any {fa['any']:.2%} of {r['cloud']['n']} px"
+                )
             sl = r.get("shadow_on_shadow_labelled_chips")
             if sl:
                 lines.append(
