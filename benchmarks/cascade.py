@@ -274,6 +274,58 @@ def oracle_fine_fraction(fine: np.ndarray, cell: int, unit: int, ring: int) -> f
     return float(route(grid, job, sy, sx).unit_fine.mean())
 
 
+def composition_ceilings(
+    uniform: tuple[int, ...] = (0, 16, 32, 64, 96, 160, 224), ring: int = 1, seed: int = 0
+) -> list[dict]:
+    """What the mosaic's composition alone allows: the label ceiling (as
+    :func:`oracle_fine_fraction` with the human labels) of mosaics made of the 32 labelled On
+    Cloud N chips plus ``n`` uniform 512 px tiles (half clear, half overcast, labels only: no
+    imagery, no model), laid out at random (as ``mixed``) and by cloud cover (as ``gradient``),
+    with the shipped geometry (64 px cells, 256 px units) and ``ring`` 1 and 0. ``n = 32`` is the
+    composition of ``mixed`` / ``gradient``. The speed-up bound is 1 / (fraction of units), before
+    the overview's cost: what a perfect router and a perfect ``fine`` could reach."""
+    rng = np.random.default_rng(seed)
+    chips = [lab.astype(np.uint8) for _, lab in _oncloudn()]
+    clear, over = np.zeros((TILE, TILE), np.uint8), np.ones((TILE, TILE), np.uint8)
+    rows = []
+    for n in uniform:
+        labels = chips + [clear] * (n // 2) + [over] * (n - n // 2)
+        labels += [clear] * (-len(labels) % 8)  # whole rows of 8
+        tiles = [(None, t) for t in labels]
+        for layout in ("random", "by cloud cover"):
+            if layout == "random":
+                placed = [tiles[i] for i in rng.permutation(len(tiles))]
+            else:
+                placed = _by_cloud_cover(tiles, 8)
+            r = len(placed) // 8
+            lab = np.concatenate(
+                [np.concatenate([t[1] for t in placed[i * 8 : (i + 1) * 8]], -1) for i in range(r)],
+                -2,
+            )
+            row = {"uniform_tiles": len(labels) - len(chips), "tiles": len(labels),
+                   "uniform_share": 1 - len(chips) / len(labels), "layout": layout}  # fmt: skip
+            for k in (ring, 0):
+                f = oracle_fine_fraction(lab, 64, 256, k)
+                row[f"ring{k}_fine_units"], row[f"ring{k}_speedup_bound"] = f, 1 / max(f, 1e-3)
+            rows.append(row)
+    return rows
+
+
+def _ceilings_report(rows: list[dict]) -> str:
+    lines = [
+        "== composition ceilings: 32 On Cloud N chips + n uniform tiles (labels only), 256 px "
+        "units; units that must run fine and the speed-up bound",
+        f"{'uniform tiles':>13s} {'share':>6s} {'layout':>15s} {'ring 1':>15s} {'ring 0':>15s}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['uniform_tiles']:13d} {r['uniform_share']:6.0%} {r['layout']:>15s} "
+            f"{r['ring1_fine_units']:6.1%} {r['ring1_speedup_bound']:5.1f}x   "
+            f"{r['ring0_fine_units']:6.1%} {r['ring0_speedup_bound']:5.1f}x"
+        )
+    return "\n".join(lines)
+
+
 def run_mosaic(name: str, args, workdir: Path) -> dict:
     import dask
 
@@ -426,8 +478,20 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--plot", default=None, help="directory for routing PNGs")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "cascade.json"))
+    p.add_argument(
+        "--ceilings", action="store_true",
+        help="only the composition ceilings (labels, no models; seconds) -> cascade_ceilings.json",
+    )  # fmt: skip
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
+    if args.ceilings:
+        rows = composition_ceilings()
+        print(_ceilings_report(rows))
+        out = Path(args.out).with_name("cascade_ceilings.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"machine": machine_info(), "rows": rows}, indent=1))
+        print(f"results: {out}")
+        return {"ceilings": rows}
     results = {"machine": machine_info(), "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.mosaic:
