@@ -145,6 +145,16 @@ FINE_V6_NOCLEAN = dict(FINE_V6, clean_labels=(), out="runs/fine_v6_noclean")
 FINE_V12 = dict(FINE_V6, source_weights={**FINE_V6["source_weights"], "synthetic": 0.0},
                 out="runs/fine_v6_nosynth")  # fmt: skip
 FINE_V12_SEED1 = dict(FINE_V12, seed=1, time_limit=None, out="runs/seed1/nosynth")
+#: fine.v13 (candidate): fine.v12's run with the teacher's term weighted 3 (fine.v11's lever,
+#: ``distill=3``), the two levers that each raised the criterion, together; seed 1 step-exact.
+FINE_V13 = dict(FINE_V12, distill=3.0, out="runs/fine_v13")
+FINE_V13_SEED1 = dict(FINE_V13, seed=1, time_limit=None, out="runs/seed1/nosynth_distill3")
+#: fine.v14 (candidate): fine.v12's run with plain clear scenes labelled all clear as a source
+#: (weight 0.15, the others in proportion; the held-out clear split stays out): fine.v12 calls
+#: shadow on cloud-free land that ukis-csmask calls clear.
+FINE_V14 = dict(FINE_V12, source_weights={**FINE_V12["source_weights"], "clear": 0.15},
+                out="runs/fine_v14")  # fmt: skip
+FINE_V14_SEED1 = dict(FINE_V14, seed=1, time_limit=None, out="runs/seed1/nosynth_clear")
 #: coarse.v4 (shipped with fine.v3): routing distillation from fine.v3, overview factor 4 only.
 COARSE_V4 = dict(
     steps=9000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
@@ -187,6 +197,8 @@ COARSE_V9_SEED1 = dict(COARSE_V9, seed=1, out="runs/coarse_v9_seed1")
 COARSE_V10 = dict(COARSE_V8, out="runs/coarse_v10")
 #: coarse.v10's recipe with seed 1: how much of its result on ``l8scene`` is the draw.
 COARSE_V10_SEED1 = dict(COARSE_V10, seed=1, out="runs/coarse_v10_seed1")
+#: coarse.v11 (candidate): coarse.v10's recipe distilled from the fine.v13 candidate.
+COARSE_V11 = dict(COARSE_V10, out="runs/coarse_v11")
 
 #: stage -> (config, version); the chain of the full run, in order
 FINE = {"fine-v1": (FINE_V1, "v1"), "fine-v12": (FINE_V12, "v12")}
@@ -205,6 +217,10 @@ CANDIDATES = {
     "fine-v10": (FINE_V10, "v10"),
     "fine-v11": (FINE_V11, "v11"),
     "fine-v11-seed1": (FINE_V11_SEED1, "v11s1"),
+    "fine-v13": (FINE_V13, "v13"),
+    "fine-v13-seed1": (FINE_V13_SEED1, "v13s1"),
+    "fine-v14": (FINE_V14, "v14"),
+    "fine-v14-seed1": (FINE_V14_SEED1, "v14s1"),
 }
 SHIPPED_FINE = "fine-v12"
 #: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
@@ -212,6 +228,7 @@ SHIPPED_FINE = "fine-v12"
 _FINE_V12_W = "{export}/fine.v12.safetensors"
 _FINE_V6_W = "runs/fine_v6/export/fine.v6.safetensors"
 _FINE_V11_W = "runs/fine_v11/export/fine.v11.safetensors"
+_FINE_V13_W = "runs/fine_v13/export/fine.v13.safetensors"
 COARSE_CANDIDATES = {"coarse": (COARSE_V10, "v10", _FINE_V12_W),
                      "coarse-v8": (COARSE_V8, "v8", _FINE_V6_W),
                      "coarse-v5": (COARSE_V5, "v5", _FINE_V6_W),
@@ -222,7 +239,8 @@ COARSE_CANDIDATES = {"coarse": (COARSE_V10, "v10", _FINE_V12_W),
                      "coarse-v8-seed2": (COARSE_V8_SEED2, "v8s2", _FINE_V6_W),
                      "coarse-v9": (COARSE_V9, "v9", _FINE_V11_W),
                      "coarse-v9-seed1": (COARSE_V9_SEED1, "v9s1", _FINE_V11_W),
-                     "coarse-v10-seed1": (COARSE_V10_SEED1, "v10s1", _FINE_V12_W)}  # fmt: skip
+                     "coarse-v10-seed1": (COARSE_V10_SEED1, "v10s1", _FINE_V12_W),
+                     "coarse-v11": (COARSE_V11, "v11", _FINE_V13_W)}  # fmt: skip
 
 
 def main() -> None:
