@@ -67,10 +67,10 @@ def test_clear_source_uses_only_the_training_part(clear_root):
 
     everything = load_clear(clear_root)
     train = {"oncloudn": [], "l8biome": [], "synthetic": list(everything)}
-    assert _add_clear_source(train, _cfg(), str(clear_root)) == []  # no weight: nothing changes
+    assert _add_clear_source(train, _cfg()) == []  # no weight: nothing changes
     assert len(train["synthetic"]) == 42 and set(train) == {"oncloudn", "l8biome", "synthetic"}
 
-    keys = _add_clear_source(train, _cfg(clear=0.2), str(clear_root))
+    keys = _add_clear_source(train, _cfg(clear=0.2))
     assert keys == ["clear:eurosat:13", "clear:sen12mscr:13"]
     # the composites lose the held-out scenes too
     assert not any(is_clear_val(s.name) for s in train["synthetic"])

@@ -41,6 +41,7 @@ from xcloud.train.data import (
     split_noisy_labels,
 )
 from xcloud.train.loop import TrainConfig, cell_targets, train_coarse, train_fine
+from xcloud.train.splits import is_clear_val
 
 __all__ = ["finish_fine", "main", "run_coarse", "run_fine"]
 
@@ -75,19 +76,18 @@ def _load_training(
     return train, dropped, relabelled
 
 
-def _add_clear_source(
-    train: dict[str, list[Scene]], cfg: TrainConfig, root: str | None
-) -> list[str]:
-    """With a ``clear`` source weight above 0: the training part of the clear scenes
-    (:func:`~xcloud.train.splits.is_clear_val` holds the rest out) join ``train`` as plain
-    scenes labelled all clear, one ``clear:<source>:<bands>`` key per band order (EuroSAT chips
-    as 256 px mosaics, :func:`~xcloud.train.routing.clear_mosaics`), and the synthetic
-    composites use that part too. Returns the keys added (none without the weight)."""
+def _add_clear_source(train: dict[str, list[Scene]], cfg: TrainConfig) -> list[str]:
+    """With a ``clear`` source weight above 0: the training part of the clear scenes loaded
+    under ``train["synthetic"]`` (:func:`~xcloud.train.splits.is_clear_val` holds the rest out)
+    join ``train`` as plain scenes labelled all clear, one ``clear:<source>:<bands>`` key per
+    band order (EuroSAT chips as 256 px mosaics, :func:`~xcloud.train.routing.clear_mosaics`),
+    and the synthetic composites keep only that part too. Returns the keys added (none without
+    the weight)."""
     if not cfg.source_weights.get("clear", 0.0) > 0:
         return []
     from xcloud.train.routing import clear_mosaics
 
-    train["synthetic"] = load_clear(root, split="train")
+    train["synthetic"] = [s for s in train["synthetic"] if not is_clear_val(s.name)]
     keys = []
     for s in clear_mosaics(train["synthetic"], np.random.default_rng(cfg.seed)):
         key = f"clear:{s.source}:{len(s.bands)}"
@@ -203,7 +203,7 @@ def run_fine(
     data), and export weights + model card to ``export`` if given. Returns the card."""
     train, dropped, relabelled = _load_training(data_root, cfg.clean_labels, cfg.partial_shadow)
     val = _load_validation(data_root)
-    clear_keys = _add_clear_source(train, cfg, data_root)
+    clear_keys = _add_clear_source(train, cfg)
     data, extra = train, None
     if dropped:
         print(
@@ -211,12 +211,9 @@ def run_fine(
         )
     if cfg.distill > 0:
         from xcloud.train.distill import TEACHER, distill_training_data
-        from xcloud.train.routing import expand_weights
 
         t0 = time.perf_counter()
         data = distill_training_data(train, root=data_root, log=print, relabel=dropped)
-        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
-        clear_keys = []  # weights expanded
         extra = {
             "distillation": {
                 "teacher": TEACHER,
@@ -237,6 +234,10 @@ def run_fine(
                 ),
             }
         }
+    if cfg.distill > 0 or clear_keys:  # a group's weight (unlabelled, clear) reaches its keys
+        from xcloud.train.routing import expand_weights
+
+        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
     if cfg.clean_labels:
         extra = dict(extra or {})
         extra["label_cleaning"] = {
@@ -253,10 +254,6 @@ def run_fine(
             "rule": "xcloud.train.data.mark_unlabelled_shadow: in chips that label cloud but no "
             "shadow, 'clear' is read as 'clear or cloud shadow' (code 5)",
         }
-    if clear_keys:  # no distillation: the clear group's weight still has to reach its keys
-        from xcloud.train.routing import expand_weights
-
-        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
     version = version or ("v2" if cfg.distill > 0 else "v1")
     model, summary = train_fine(data, cfg, log=print)
     return finish_fine(
