@@ -99,6 +99,14 @@ def _clear_tiles(n: int, rng: np.random.Generator):
     return [(t, np.zeros(t.shape[-2:], np.int64)) for t in tiles]
 
 
+def _grid(arrays: list[np.ndarray], cols: int) -> np.ndarray:
+    """``arrays`` (same shape, ``(..., H, W)``) laid out row by row, ``cols`` to a row."""
+    rows = len(arrays) // cols
+    return np.concatenate(
+        [np.concatenate(arrays[r * cols : (r + 1) * cols], -1) for r in range(rows)], -2
+    )
+
+
 def _by_cloud_cover(tiles: list, cols: int) -> list:
     """``tiles`` sorted by labelled cloud fraction and laid out row by row, every other row
     reversed, so neighbours have similar cover (a stable sort: ties keep their order)."""
@@ -167,15 +175,8 @@ def build(name: str, seed: int = 0):
             )
     else:
         raise SystemExit(f"unknown mosaic {name!r}; expected oncloudn, mixed, gradient or l8scene")
-    rows = len(tiles) // cols
-    img = np.concatenate(
-        [np.concatenate([t[0] for t in tiles[r * cols : (r + 1) * cols]], -1) for r in range(rows)],
-        -2,
-    )
-    lab = np.concatenate(
-        [np.concatenate([t[1] for t in tiles[r * cols : (r + 1) * cols]], -1) for r in range(rows)],
-        -2,
-    )
+    img = _grid([t[0] for t in tiles], cols)
+    lab = _grid([t[1] for t in tiles], cols)
     return np.ascontiguousarray(img, dtype=np.float32), lab.astype(np.uint8), note
 
 
@@ -297,11 +298,7 @@ def composition_ceilings(
                 placed = [tiles[i] for i in rng.permutation(len(tiles))]
             else:
                 placed = _by_cloud_cover(tiles, 8)
-            r = len(placed) // 8
-            lab = np.concatenate(
-                [np.concatenate([t[1] for t in placed[i * 8 : (i + 1) * 8]], -1) for i in range(r)],
-                -2,
-            )
+            lab = _grid([t[1] for t in placed], 8)
             row = {"uniform_tiles": len(labels) - len(chips), "tiles": len(labels),
                    "uniform_share": 1 - len(chips) / len(labels), "layout": layout}  # fmt: skip
             for k in (ring, 0):
