@@ -162,6 +162,9 @@ FINE_V13_SEED1 = dict(FINE_V13, seed=1, time_limit=None, out="runs/seed1/nosynth
 FINE_V14 = dict(FINE_V12, source_weights={**FINE_V12["source_weights"], "clear": 0.15},
                 out="runs/fine_v14")  # fmt: skip
 FINE_V14_SEED1 = dict(FINE_V14, seed=1, time_limit=None, out="runs/seed1/nosynth_clear")
+#: fine.v15 (candidate): fine.v14's recipe, a third draw (seed 2, step-exact), judged by the rule
+#: in docs/results/rules-2026-11-26/rule_v15.md, written before it ran.
+FINE_V15 = dict(FINE_V14, seed=2, time_limit=None, out="runs/seed2/nosynth_clear")
 #: coarse.v4 (shipped with fine.v3): routing distillation from fine.v3, overview factor 4 only.
 COARSE_V4 = dict(
     steps=9000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
@@ -229,6 +232,7 @@ CANDIDATES = {
     "fine-v13-seed1": (FINE_V13_SEED1, "v13s1"),
     "fine-v14": (FINE_V14, "v14"),
     "fine-v14-seed1": (FINE_V14_SEED1, "v14s1"),
+    "fine-v15": (FINE_V15, "v15"),
 }
 SHIPPED_FINE = "fine-v12"
 #: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
