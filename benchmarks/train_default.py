@@ -52,6 +52,8 @@ Biome cloud F1 and L8 Biome shadow F1 on the validation split:
   / 0.08 % (fine.v12's recipe 15.4 % / 9.6 %); not shipped: seed 0 calls 41.1 % of the demo
   scene thin cloud or shadow, over the rule's 40.4 %. ``coarse-v11`` is its router (a
   measurement for the cascade, not a candidate);
+* ``fine-v15``: fine.v14's recipe with seed 2 (rule_v15.md): mean 0.666, false alarms 2.55 %,
+  but 36.5 % of the demo scene cloud or thin cloud, over the rule's 33.7 %; not shipped;
 * ``coarse-v6``: coarse.v5 trained 9000 steps more: trusts 25.5 % of the validation cells at
   0.95 (coarse.v5 20.5 %) with 0.28 % disagreement (0.10 %), and fails the cascade's 99.5 %
   agreement with ``ring=0`` on the mixed mosaic (98.7 %, though the labels side with its
