@@ -210,9 +210,12 @@ def table(results: dict[str, dict[str, dict]]) -> str:
                 if s
                 else ("   -  " * 3 + "  ")
             )
+            cld = [c[k] for k in ("oa", "ba", "precision", "recall", "f1")]
+            if r.get("false_alarm"):  # no cloud in the labels: BA, P, R, F1 say nothing (0 or
+                cld[1:] = [float("nan")] * 4  # undefined); the false-alarm line below does
             lines.append(
-                f"{ds:<13} {model:<12} {_f(c['oa'])} {_f(c['ba'])} {_f(c['precision'])} "
-                f"{_f(c['recall'])} {_f(c['f1'])} {shd} {c['n']:>9} {r['seconds']:>6.1f}"
+                f"{ds:<13} {model:<12} {' '.join(_f(v) for v in cld)} {shd} {c['n']:>9} "
+                f"{r['seconds']:>6.1f}"
             )
     for ds, per_model in results.items():
         for model, r in per_model.items():

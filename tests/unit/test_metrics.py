@@ -53,3 +53,21 @@ def test_undefined_ratios_are_nan():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError, match="shapes differ"):
         confusion(np.zeros(3, bool), np.zeros(4, bool))
+
+
+def test_accuracy_table_blanks_cloud_scores_on_clear_scenes():
+    """On the clear-scene set the labels hold no cloud: precision and F1 are 0 by arithmetic and
+    recall undefined, so the table shows '-' there and the false-alarm line carries the measure."""
+    from benchmarks import accuracy
+
+    pred = np.array([1, 0, 0, 0, 3, 0, 0, 0, 0, 0])
+    truth = np.zeros(10, bool)
+    cloud = scores(confusion((pred == 1) | (pred == 2), truth))
+    assert cloud["precision"] == 0.0 and cloud["f1"] == 0.0  # what used to be printed
+    r = {"cloud": cloud, "seconds": 0.1, "chips": ["a"],
+         "false_alarm": {"cloud_or_thin": 0.1, "shadow": 0.1, "any": 0.2}}  # fmt: skip
+    row, fa = [ln for ln in accuracy.table({"clear-val": {"fine": r}}).splitlines()[2:]]
+    assert row.split()[:7] == ["clear-val", "fine", "0.900", "-", "-", "-", "-"]
+    assert "any 20.00%" in fa
+    labelled = dict(r, false_alarm=None)  # a labelled set keeps its scores
+    assert "0.000" in accuracy.table({"oncloudn-val": {"fine": labelled}}).splitlines()[2]
