@@ -94,7 +94,7 @@ def main() -> None:
     assert len(init_state) == n_sensei, (len(init_state), n_sensei)
 
     # 2. two paired fine runs
-    (train, _), val = _load_training(args.data), _load_validation(args.data)
+    (train, _, _), val = _load_training(args.data), _load_validation(args.data)
     arms: dict[str, dict] = {}
     for arm in ("scratch", "pretrained"):
         cfg_fields = dict(FINE_V1)
