@@ -66,15 +66,11 @@ def _pack_array(a: np.ndarray) -> np.ndarray:
 def prepare(out: Path, data_root: str | None) -> None:
     from train_default import FINE_V6
 
-    from xcloud.train.cli import _load_training
-    from xcloud.train.distill import distill_training_data
-    from xcloud.train.routing import expand_weights
+    from xcloud.train.cli import fine_training_data
+    from xcloud.train.loop import TrainConfig
 
-    conf = dict(FINE_V6)
-    train, dropped, _ = _load_training(data_root, conf["clean_labels"], conf["partial_shadow"])
-    data = distill_training_data(train, root=data_root, log=print, relabel=dropped)
-    conf["source_weights"] = expand_weights(conf["source_weights"], data)
-    write_parts(out, conf, data)
+    cfg, data, *_ = fine_training_data(TrainConfig(**FINE_V6), data_root)
+    write_parts(out, dict(FINE_V6, source_weights=cfg.source_weights), data)
 
 
 def write_parts(out: Path, conf: dict, data: dict) -> None:

@@ -191,6 +191,46 @@ def _bands_seen() -> dict[str, Any]:
     }
 
 
+def fine_training_data(
+    cfg: TrainConfig, data_root: str | None = None
+) -> tuple[
+    TrainConfig,
+    dict[str, list[Scene]],
+    dict[str, list[Scene]],
+    list[Scene],
+    list[str],
+    float | None,
+]:
+    """The fine stage's training data, as :func:`run_fine` trains on it (and
+    ``benchmarks/gpu_train.py`` packs it for a GPU machine).
+
+    Returns ``(cfg, data, train, dropped, relabelled, teacher_seconds)``: ``cfg`` with the
+    weights of source groups (unlabelled, clear) spread over the keys they cover; ``data``, the
+    scenes by source that :func:`~xcloud.train.loop.train_fine` draws from (with ``distill``,
+    the teacher's soft labels attached and teacher-only sources added); ``train``, the labelled
+    scenes before distillation (for the card); the chips whose labels label cleaning rejected;
+    the chips whose missing shadow labels were marked unknown; the teacher's wall time (None
+    without distillation)."""
+    train, dropped, relabelled = _load_training(data_root, cfg.clean_labels, cfg.partial_shadow)
+    clear_keys = _add_clear_source(train, cfg)
+    if dropped:
+        print(
+            f"labels contradict the imagery, left out of the supervised term: {[s.name for s in dropped]}"
+        )
+    data, teacher_s = train, None
+    if cfg.distill > 0:
+        from xcloud.train.distill import distill_training_data
+
+        t0 = time.perf_counter()
+        data = distill_training_data(train, root=data_root, log=print, relabel=dropped)
+        teacher_s = round(time.perf_counter() - t0, 1)
+    if cfg.distill > 0 or clear_keys:  # a group's weight (unlabelled, clear) reaches its keys
+        from xcloud.train.routing import expand_weights
+
+        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
+    return cfg, data, train, dropped, relabelled, teacher_s
+
+
 def run_fine(
     cfg: TrainConfig,
     *,
@@ -201,26 +241,19 @@ def run_fine(
 ) -> dict[str, Any]:
     """Train the fine segmenter, validate it (and ukis-csmask / a brightness floor on the same
     data), and export weights + model card to ``export`` if given. Returns the card."""
-    train, dropped, relabelled = _load_training(data_root, cfg.clean_labels, cfg.partial_shadow)
+    cfg, data, train, dropped, relabelled, teacher_s = fine_training_data(cfg, data_root)
     val = _load_validation(data_root)
-    clear_keys = _add_clear_source(train, cfg)
-    data, extra = train, None
-    if dropped:
-        print(
-            f"labels contradict the imagery, left out of the supervised term: {[s.name for s in dropped]}"
-        )
+    extra = None
     if cfg.distill > 0:
-        from xcloud.train.distill import TEACHER, distill_training_data
+        from xcloud.train.distill import TEACHER
 
-        t0 = time.perf_counter()
-        data = distill_training_data(train, root=data_root, log=print, relabel=dropped)
         extra = {
             "distillation": {
                 "teacher": TEACHER,
                 "lambda": cfg.distill,
                 "class_weights": list(cfg.distill_weights),
                 "init": cfg.init,
-                "teacher_seconds": round(time.perf_counter() - t0, 1),
+                "teacher_seconds": teacher_s,
                 "sources": {k: len(v) for k, v in data.items() if k != "synthetic"},
                 "method": (
                     "teacher soft predictions computed once per training scene with its own bands "
@@ -234,10 +267,6 @@ def run_fine(
                 ),
             }
         }
-    if cfg.distill > 0 or clear_keys:  # a group's weight (unlabelled, clear) reaches its keys
-        from xcloud.train.routing import expand_weights
-
-        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
     if cfg.clean_labels:
         extra = dict(extra or {})
         extra["label_cleaning"] = {
