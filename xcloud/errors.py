@@ -21,6 +21,7 @@ __all__ = [
     "StoreExistsError",
     "ModelUnavailableError",
     "DataTypeError",
+    "ParameterError",
     "XCloudWarning",
 ]
 
@@ -115,6 +116,10 @@ def require(module: str, extra: str, purpose: str):
 
 class DataTypeError(XCloudError, TypeError):
     """The data has a dtype xcloud cannot treat as reflectance (strings, objects, ...)."""
+
+
+class ParameterError(XCloudError, ValueError):
+    """A keyword argument with a value xcloud cannot use (out of range, or of the wrong type)."""
 
 
 class XCloudWarning(UserWarning):

@@ -32,6 +32,7 @@ from xcloud.errors import (
     DimensionError,
     MissingBandsError,
     ModelUnavailableError,
+    ParameterError,
 )
 from xcloud.inference.cascade import CELL_OVERVIEW_PX, CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
@@ -341,9 +342,9 @@ def mask(
     route_threshold, routing, ring, overview_factor, overview, return_routing
         Cascade only (``model="cascade"``, see :mod:`xcloud.inference.cascade`). A coarse
         cell is filled without running the fine model when the coarse model is at least
-        ``route_threshold`` sure it is cloudless or overcast (default: the value chosen on
-        validation data, in the model card). ``routing=False`` runs the fine model everywhere
-        (bit for bit ``model="fine"``). ``ring`` units around each fine unit also run the fine
+        ``route_threshold`` sure it is cloudless or overcast (between 0 and 1; default: the
+        value chosen on validation data, in the model card). ``routing=False`` (or
+        ``route_threshold=1``) runs the fine model everywhere (bit for bit ``model="fine"``). ``ring`` units around each fine unit also run the fine
         model; a unit is 256 px on a CPU and 512 px on a CUDA device (:data:`CUDA_UNIT_PX`).
         The overview (block mean by ``overview_factor``) is computed from ``obj`` unless
         given as ``overview`` (same bands, on the grid coarsened by ``overview_factor``; for
@@ -401,6 +402,11 @@ def mask(
         batch_size=batch_size,
     )
     routed = None
+    if not isinstance(routing, (bool, np.bool_)):
+        raise ParameterError(
+            f"routing={routing!r}: expected True (the default: route with the coarse model) or "
+            "False (run the fine model everywhere)"
+        )
     if spec.stages:
         if overview is None and routing:  # without routing no overview is needed: read none
             overview = _stac_overview(obj, chosen, overview_factor)
@@ -415,10 +421,15 @@ def mask(
                 )
             ov = _cube(ov_arrays, chosen, order, **cube_kw)
         threshold = route_threshold if route_threshold is not None else spec.card["route_threshold"]
+        if not routing and route_threshold is not None and route_threshold != 1:
+            raise ParameterError(
+                f"route_threshold={route_threshold!r} with routing=False: without routing no "
+                "cell is trusted, so the threshold would be ignored; drop one of the two"
+            )
         fine_spec = get_spec(spec.stages[1])
         cjob = CascadeJob(
             replace(job, model=spec.stages[1]),
-            route_threshold=1.0 if not routing else float(threshold),
+            route_threshold=1.0 if not routing else threshold,
             ring=ring,
             overview_factor=overview_factor,
             unit=_cascade_unit(resolve_device(device), fine_spec.stride, overview_factor),
@@ -435,7 +446,7 @@ def mask(
         }
         cascade_only = [k for k, v in given.items() if v]
         if cascade_only:
-            raise ValueError(
+            raise ParameterError(
                 f"{', '.join(f'{k}=' for k in cascade_only)} only apply to a cascade model "
                 f"(e.g. model='cascade'); {spec.name!r} runs one model on every tile. Drop "
                 f"{'it' if len(cascade_only) == 1 else 'them'} or pick model='cascade'"
@@ -459,7 +470,7 @@ def mask(
     out = _with_crs(out, template)
     if routed is None:
         return out
-    out.attrs["xcloud_route_threshold"] = cjob.route_threshold
+    out.attrs["xcloud_route_threshold"] = float(cjob.route_threshold)
     rds = _routing_dataset(routed, template, lead, ydim, xdim)
     rds.attrs.update(out.attrs)
     for key in ("long_name", "flag_values", "flag_meanings", "units"):

@@ -11,6 +11,7 @@ import xarray as xr
 from conftest import S2_BANDS
 
 import xcloud
+from xcloud.errors import ParameterError
 from xcloud.inference.cascade import CascadeJob, compute_overview, route, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
 
@@ -265,6 +266,44 @@ def test_bad_cascade_arguments(real512):
         ds.cloud.mask(overview=bad)
     with pytest.raises(xcloud.XCloudError, match="lacks the variables"):
         ds.cloud.mask(overview=bad.drop_vars("B08"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"route_threshold": 1.5}, r"route_threshold=1\.5: expected a probability between 0 and 1"),
+        ({"route_threshold": -0.1}, r"route_threshold=-0\.1: expected a probability"),
+        ({"route_threshold": float("nan")}, r"route_threshold=nan: expected a probability"),
+        ({"route_threshold": "high"}, r"route_threshold='high': expected a probability"),
+        ({"route_threshold": 0.8, "routing": False}, r"route_threshold=0\.8 with routing=False"),
+        ({"ring": -1}, r"ring=-1: expected a whole number >= 0"),
+        ({"ring": 1.5}, r"ring=1\.5: expected a whole number >= 0"),
+        ({"overview_factor": 0}, r"overview_factor=0: expected a whole number >= 1"),
+        ({"overview_factor": 3}, r"overview_factor=3 makes 48 px .* use one of \[1, 2, 4, 8, 16\]"),
+        ({"routing": "no"}, r"routing='no': expected True .* or False"),
+    ],
+)
+def test_bad_cascade_values_name_value_range_and_fix(kwargs, expected):
+    """Out-of-range or mistyped cascade settings are refused when mask() is called, before
+    anything is read, with the value, what is expected and what to do."""
+    unread = da.full((256, 256), 0.1, dtype="float32").map_blocks(_explode, dtype="float32")
+    ds = xr.Dataset(
+        {b: (("y", "x"), unread) for b in S2_BANDS},
+        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
+    )
+    with pytest.raises(ParameterError, match=expected) as e:
+        ds.cloud.mask(**kwargs)
+    assert isinstance(e.value, ValueError)  # and catchable as the builtin
+
+
+def test_routing_accepts_numpy_bool_and_threshold_bounds(real512):
+    ds = _dataset(real512)
+    fine = ds.cloud.mask("fine").values
+    assert (ds.cloud.mask(routing=np.bool_(False)).values == fine).all()
+    assert (ds.cloud.mask(route_threshold=1).values == fine).all()  # 1: routing off
+    assert (
+        ds.cloud.mask(route_threshold=np.float32(0.0)).shape == fine.shape
+    )  # trusts any sure class
 
 
 def test_routing_off_reads_no_overview(real512):

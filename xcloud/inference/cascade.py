@@ -17,19 +17,21 @@
    same two stages as :func:`xcloud.inference.core.run_mask`; halos are read only from
    neighbouring units that also run the fine model, and edge-replicated next to skipped ones.
 
-With routing disabled (``route_threshold >= 1``) every unit runs the fine model with full halos,
+With routing disabled (``route_threshold=1``) every unit runs the fine model with full halos,
 and the result equals ``run_mask`` with the fine model bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 
+from xcloud.errors import DimensionError, ParameterError
 from xcloud.inference.core import (
     MaskJob,
     _fill_nodata,
@@ -61,8 +63,8 @@ class CascadeJob:
     fine
         The fine model's job (bands, wavelengths, level, device, batch size).
     route_threshold
-        Minimum coarse-model probability for a cloudless / overcast cell to be trusted.
-        ``>= 1`` disables routing: every unit runs the fine model.
+        Minimum coarse-model probability for a cloudless / overcast cell to be trusted, in
+        ``[0, 1]``; ``1`` disables routing: every unit runs the fine model.
     ring
         Units around each unit with a cell where the coarse model sees cloud or cannot tell
         (not trusted, and its most likely class is not cloudless) that also run the fine
@@ -91,6 +93,24 @@ class CascadeJob:
     overview_factor: int = 4
     unit: int | None = None
 
+    def __post_init__(self) -> None:
+        thr = self.route_threshold
+        if isinstance(thr, bool) or not isinstance(thr, numbers.Real) or not 0.0 <= thr <= 1.0:
+            raise ParameterError(
+                f"route_threshold={thr!r}: expected a probability between 0 and 1 (how sure the "
+                "coarse model must be that a cell is cloudless or overcast to fill it without the "
+                "fine model); 1 or routing=False runs the fine model everywhere, and leaving it "
+                "out uses the value chosen on validation data (the model card's)"
+            )
+        for name, low, meaning in (
+            ("ring", 0, "routing units of safety margin around doubtful cells; 0 for none"),
+            ("overview_factor", 1, "block-averaging factor of the overview; default 4"),
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+                raise ParameterError(f"{name}={v!r}: expected a whole number >= {low} ({meaning})")
+        self.unit_size()  # the cell must tile the unit: refuse now, not at compute time
+
     @property
     def routing(self) -> bool:
         return self.route_threshold < 1.0
@@ -102,8 +122,19 @@ class CascadeJob:
     def unit_size(self) -> int:
         stride = get_spec(self.fine.model).stride
         unit = self.unit or stride
+        if self.unit is None and stride % self.cell:
+            ok = [
+                f
+                for f in range(1, stride // CELL_OVERVIEW_PX + 1)
+                if stride % (CELL_OVERVIEW_PX * f) == 0
+            ]
+            raise ParameterError(
+                f"overview_factor={self.overview_factor} makes {self.cell} px coarse cells "
+                f"({CELL_OVERVIEW_PX} overview pixels each), which do not tile the fine model's "
+                f"{stride} px tile stride; use one of {ok} (the coarse model was trained at 4)"
+            )
         if unit % stride or unit % self.cell:
-            raise ValueError(
+            raise ParameterError(
                 f"unit={unit} px must be a multiple of the fine model's tile stride ({stride} px) "
                 f"and of the coarse cell ({self.cell} px = 16 x overview_factor "
                 f"{self.overview_factor}); try unit={math.lcm(stride, self.cell)}"
@@ -480,9 +511,12 @@ def run_cascade(
             overview = np.concatenate([ov, np.isfinite(ov).all(axis=-3, keepdims=True)], axis=-3)
         grid = _coarse_pass(overview, job)
         if grid.shape[-2:] != (gy, gx):
-            raise ValueError(
-                f"the overview gives a {grid.shape[-2:]} cell grid, the cube needs ({gy}, {gx}): "
-                f"pass an overview at factor {job.overview_factor} of the cube's grid"
+            f = job.overview_factor
+            raise DimensionError(
+                f"the overview is {tuple(overview.shape[-2:])} px, a {tuple(grid.shape[-2:])} "
+                f"cell grid; the cube ({Y} x {X} px) needs an overview at factor {f} of its "
+                f"grid ({math.ceil(Y / f)} x {math.ceil(X / f)} px, a ({gy}, {gx}) cell grid): "
+                f"pass its block mean by {f}, or leave overview out to compute it from the cube"
             )
     else:
         grid = np.zeros(lead_shape + (6, gy, gx), dtype=np.float32)
