@@ -236,6 +236,64 @@ def _level(sensor: Sensor | None, attrs: Mapping[str, Any], level: str | None) -
     return None
 
 
+#: Processing levels :func:`mask` knows (``level=``).
+LEVELS = ("l1c", "l2a")
+
+
+def _check_keywords(
+    variables: list[str], *, scale, offset, nodata, batch_size, probabilities, return_routing, level
+) -> None:
+    """Refuse keyword values :func:`mask` cannot use, naming the value, the range and the fix."""
+    import numbers
+
+    def real(x) -> bool:
+        return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+    rules = {  # name: (test of one number, what is expected)
+        "scale": (lambda v: real(v) and math.isfinite(v) and v > 0, "a finite number > 0"),
+        "offset": (lambda v: real(v) and math.isfinite(v), "a finite number"),
+        "nodata": (real, "a number (NaN allowed)"),
+    }
+    for name, value in (("scale", scale), ("offset", offset), ("nodata", nodata)):
+        if value is None:
+            continue
+        ok, expected = rules[name]
+        per_var = value if isinstance(value, Mapping) else {None: value}
+        unknown = [k for k in per_var if k is not None and k not in variables]
+        if unknown:
+            raise ParameterError(
+                f"{name}={value!r} names {unknown}, which the data does not have; its variables "
+                f"are {variables}"
+            )
+        for var, v in per_var.items():
+            if not ok(v):
+                where = f"{name}[{var!r}]={v!r}" if var is not None else f"{name}={v!r}"
+                raise ParameterError(
+                    f"{where}: expected {expected}, or a mapping {{variable: number}} (reflectance "
+                    "= DN * scale + offset; e.g. scale=1e-4 for Sentinel-2 digital numbers)"
+                    if name != "nodata"
+                    else f"{where}: expected {expected}, the value that marks missing pixels, or "
+                    "a mapping {variable: number}"
+                )
+    if batch_size is not None and (
+        isinstance(batch_size, (bool, np.bool_))
+        or not isinstance(batch_size, numbers.Integral)
+        or batch_size < 1
+    ):
+        raise ParameterError(
+            f"batch_size={batch_size!r}: expected a whole number >= 1 (tiles per model call), or "
+            "None for the device's default"
+        )
+    for name, v in (("probabilities", probabilities), ("return_routing", return_routing)):
+        if not isinstance(v, (bool, np.bool_)):
+            raise ParameterError(f"{name}={v!r}: expected True or False")
+    if level is not None and (not isinstance(level, str) or level.lower() not in LEVELS):
+        raise ParameterError(
+            f"level={level!r}: expected 'l1c' (top-of-atmosphere reflectance) or 'l2a' (surface "
+            "reflectance), or None to read it from the sensor or the processing:level attribute"
+        )
+
+
 @overload
 def mask(
     obj: xr.Dataset | xr.DataArray,
@@ -378,6 +436,16 @@ def mask(
         obj, sensor=sensor, bands=bands, wavelengths=wavelengths
     )
     variables = list(arrays)
+    _check_keywords(
+        variables,
+        scale=scale,
+        offset=offset,
+        nodata=nodata,
+        batch_size=batch_size,
+        probabilities=probabilities,
+        return_routing=return_routing,
+        level=level,
+    )
     lvl = _level(sensor_obj, attrs, level)
     if lvl is not None and lvl not in spec.levels:
         raise ModelUnavailableError(

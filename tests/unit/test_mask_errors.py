@@ -205,3 +205,45 @@ def test_errors_are_builtin_subclasses():
     assert issubclass(DimensionError, ValueError) and issubclass(DataTypeError, TypeError)
     assert issubclass(XCloudWarning, UserWarning)
     assert xr.Dataset is not None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"scale": 0}, r"scale=0: expected a finite number > 0"),
+        ({"scale": -1e-4}, r"scale=-0\.0001: expected a finite number > 0"),
+        ({"scale": float("inf")}, r"scale=inf: expected a finite number > 0"),
+        ({"scale": "1e-4"}, r"scale='1e-4': expected a finite number > 0.*scale=1e-4"),
+        ({"scale": {"B04": 0.0}}, r"scale\['B04'\]=0\.0: expected a finite number > 0"),
+        ({"scale": {"B4": 1e-4}}, r"names \['B4'\], which the data does not have.*'B04'"),
+        ({"offset": float("nan")}, r"offset=nan: expected a finite number"),
+        ({"nodata": "none"}, r"nodata='none': expected a number \(NaN allowed\)"),
+        ({"batch_size": 0}, r"batch_size=0: expected a whole number >= 1"),
+        ({"batch_size": 2.5}, r"batch_size=2\.5: expected a whole number >= 1"),
+        ({"probabilities": "yes"}, r"probabilities='yes': expected True or False"),
+        ({"level": "L3"}, r"level='L3': expected 'l1c' .* or 'l2a'"),
+        ({"level": 2}, r"level=2: expected 'l1c'"),
+    ],
+)
+def test_bad_keyword_values_name_value_range_and_fix(kwargs, expected):
+    """Before these checks, scale=0 / -1e-4, batch_size=0, probabilities='yes' and nodata='none'
+    ran without a word (a mask of nonsense or a silent default) and the others failed deep
+    inside with bare TypeError / ValueError / AttributeError."""
+    from xcloud.errors import ParameterError
+
+    ds = make_dataset(32, 32)
+    with pytest.raises(ParameterError, match=expected) as e:
+        xcloud.mask(ds, TEST_MODEL, **kwargs)
+    assert isinstance(e.value, (XCloudError, ValueError))
+
+
+def test_good_keyword_values_still_work():
+    ds = make_dataset(32, 32)
+    base = xcloud.mask(ds, TEST_MODEL).values
+    same = xcloud.mask(ds, TEST_MODEL, nodata=float("nan"), batch_size=np.int64(2),
+                       probabilities=np.bool_(False), level="L2A").values  # fmt: skip
+    assert (same == base).all()
+    dn = ds.map(lambda v: (v * 10000).astype("uint16"))
+    per_var = {v: 1e-4 for v in ds.data_vars}
+    assert (xcloud.mask(dn, TEST_MODEL, scale=per_var, offset=0) == xcloud.mask(
+        dn, TEST_MODEL, scale=1e-4, offset=0.0)).all()  # fmt: skip
