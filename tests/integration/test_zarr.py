@@ -97,3 +97,48 @@ def test_irregular_chunks_are_written(tmp_path):
     m = ds.cloud.mask(TEST_MODEL).chunk({"y": (30, 48, 22)})
     m.cloud.to_zarr(tmp_path / "m.zarr")
     np.testing.assert_array_equal(xr.open_zarr(tmp_path / "m.zarr")["cloud_mask"].values, m.values)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"chunks": 0}, r"chunks=0: expected a region size in pixels"),
+        ({"chunks": "big"}, r"chunks='big': expected a region size"),
+        ({"chunks": {"time": 1}}, r"the keys must be the mask's spatial dimensions \('y', 'x'\)"),
+        ({"max_in_flight": 0}, r"max_in_flight=0: expected a whole number >= 1"),
+        ({"mask_kw": {"modle": "fine"}}, r"'modle' is not a keyword of xcloud\.mask.*'model'"),
+        ({"mask_kw": {"model": "fine"}}, r"pass model= to mask_to_zarr itself"),
+        ({"mask_kw": {"ring": -1}}, r"ring=-1: expected a whole number >= 0"),
+    ],
+)
+def test_mask_to_zarr_bad_arguments_write_nothing(tmp_path, kwargs, expected):
+    from xcloud.errors import ParameterError
+
+    ds = make_dataset(64, 64, time=2, chunks={"time": 1, "y": 32, "x": 32})
+    path = tmp_path / "m.zarr"
+    kwargs.setdefault("model", TEST_MODEL if "mask_kw" not in kwargs else "cascade")
+    with pytest.raises(ParameterError, match=expected):
+        xcloud.mask_to_zarr(ds, path, progress=False, **kwargs)
+    assert not path.exists()
+
+
+def test_resume_with_overwrite_is_refused_and_keeps_the_store(tmp_path):
+    """Both flags used to mean 'overwrite': the regions a crashed run had written were deleted."""
+    from xcloud.errors import ParameterError
+
+    ds = make_dataset(64, 64, time=2, chunks={"time": 1, "y": 32, "x": 32})
+    path = tmp_path / "m.zarr"
+    first = xcloud.mask_to_zarr(ds, path, model=TEST_MODEL, progress=False)
+    before = first.load()
+    with pytest.raises(ParameterError, match="resume=True and overwrite=True"):
+        xcloud.mask_to_zarr(ds, path, model=TEST_MODEL, resume=True, overwrite=True, progress=False)
+    after = xr.open_zarr(path).load()
+    xr.testing.assert_identical(before, after)
+    assert int(after["xcloud_done"].sum()) == 2 * 2 * 2
+
+
+def test_mask_kw_with_a_mask_is_refused(mask, tmp_path):
+    from xcloud.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="the input is already masked"):
+        xcloud.mask_to_zarr(mask, tmp_path / "m.zarr", mask_kw={"ring": 0}, progress=False)

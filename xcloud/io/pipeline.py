@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xcloud.errors import StoreExistsError, XCloudError
+from xcloud.errors import ParameterError, StoreExistsError, XCloudError, did_you_mean
 from xcloud.io.zarr import store_exists, to_zarr
 
 __all__ = ["mask_to_zarr", "Region", "ModelMismatchError", "DONE_VAR", "COUNTS_VAR"]
@@ -97,6 +97,51 @@ def _check_resumable(path: str, prov: Mapping[str, Any], time_values) -> None:
             )
 
 
+def _check_arguments(ds_or_mask, resume, overwrite, chunks, mask_kw, max_in_flight) -> None:
+    """Refuse contradictory or out-of-range arguments before anything is read or written."""
+    import inspect
+    import numbers
+
+    def whole(v) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+
+    if resume and overwrite:
+        raise ParameterError(
+            "resume=True and overwrite=True: resume keeps the regions the store already holds, "
+            "overwrite deletes them; pass one of the two"
+        )
+    sizes = chunks.values() if isinstance(chunks, Mapping) else [chunks]
+    if chunks is not None and not all(whole(v) for v in sizes):
+        raise ParameterError(
+            f"chunks={chunks!r}: expected a region size in pixels (a whole number >= 1, e.g. "
+            "1024) or {'y': .., 'x': ..}, or None for the input's chunks"
+        )
+    if max_in_flight is not None and not whole(max_in_flight):
+        raise ParameterError(
+            f"max_in_flight={max_in_flight!r}: expected a whole number >= 1 (regions computing "
+            "at once), or None for twice the threads"
+        )
+    if mask_kw is not None:
+        if not isinstance(mask_kw, Mapping):
+            raise ParameterError(f"mask_kw={mask_kw!r}: expected a dict of xcloud.mask keywords")
+        if isinstance(ds_or_mask, xr.DataArray):
+            raise ParameterError(
+                f"mask_kw={dict(mask_kw)!r} given with a mask: the input is already masked, so "
+                "there is nothing to pass them to; give the reflectance Dataset instead"
+            )
+        from xcloud.masking import mask as _mask
+
+        known = [p for p in inspect.signature(_mask).parameters if p not in ("obj", "model")]
+        for key in mask_kw:
+            if key == "model":
+                raise ParameterError("mask_kw={'model': ..}: pass model= to mask_to_zarr itself")
+            if key not in known:
+                raise ParameterError(
+                    f"mask_kw key {key!r} is not a keyword of xcloud.mask (those are {known})."
+                    + did_you_mean(str(key), [*known, "model"])
+                )
+
+
 def mask_to_zarr(
     ds_or_mask: xr.Dataset | xr.DataArray,
     store: Any,
@@ -158,6 +203,7 @@ def mask_to_zarr(
     ([0.0, 0.0], 8)
     """
     path = _path(store)
+    _check_arguments(ds_or_mask, resume, overwrite, chunks, mask_kw, max_in_flight)
     if isinstance(ds_or_mask, xr.Dataset):
         from xcloud.masking import mask as _mask
 
@@ -187,6 +233,11 @@ def mask_to_zarr(
     tdim, ydim, xdim = (str(d) for d in m.dims)
     if isinstance(chunks, int):
         chunks = {ydim: chunks, xdim: chunks}
+    if chunks and set(chunks) - {ydim, xdim}:
+        raise ParameterError(
+            f"chunks={dict(chunks)!r}: the keys must be the mask's spatial dimensions "
+            f"({ydim!r}, {xdim!r}); regions always hold one time step"
+        )
     m = m.chunk({tdim: 1, **(dict(chunks) if chunks else {})})
     if m.chunks is None:  # pragma: no cover - .chunk always gives dask
         raise XCloudError("internal: expected a dask-backed mask")
