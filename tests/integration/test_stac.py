@@ -288,6 +288,26 @@ def test_wrong_bbox_says_what_was_expected(stac_server, catalog, bbox, match):
     assert "expected" in str(err.value) or "not four numbers" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"resolution": 0}, r"resolution=0: expected a pixel size > 0"),
+        ({"resolution": -10.0}, r"resolution=-10\.0: expected a pixel size > 0"),
+        ({"chunks": 512}, r"chunks=512: expected \{dimension: size\}"),
+        ({"chunks": {"x": 0, "y": 512}}, r"chunks=\{'x': 0, 'y': 512\}: expected"),
+        ({"retries": -1}, r"retries=-1: expected a whole number >= 0"),
+        ({"backoff": -0.5}, r"backoff=-0\.5: expected seconds >= 0"),
+    ],
+)
+def test_bad_load_arguments_are_refused_before_any_request(kwargs, match):
+    """No server listens on port 9: without the check these would fail later, after retries."""
+    from xcloud.errors import ParameterError
+    from xcloud.io.stac import open_stac
+
+    with pytest.raises(ParameterError, match=match):
+        open_stac("http://127.0.0.1:9", COLLECTION, bbox=(23.0, -16.0, 24.0, -15.0), **kwargs)
+
+
 def test_missing_or_unreadable_asset_raise_or_skip(stac_server):
     from xcloud.errors import XCloudWarning
     from xcloud.io.stac import AssetError, open_stac

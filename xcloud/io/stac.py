@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from xcloud.bands import guess_sensor, s2_baseline_offset
-from xcloud.errors import XCloudError, XCloudWarning, require
+from xcloud.errors import ParameterError, XCloudError, XCloudWarning, require
 
 __all__ = [
     "open_stac",
@@ -237,6 +237,36 @@ def _level(items, collection: str) -> str | None:
     return None
 
 
+def _check_load_arguments(resolution, chunks, retries, backoff) -> None:
+    """Refuse out-of-range loading arguments before any request is made."""
+    import math
+    import numbers
+
+    def real(v) -> bool:
+        return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+    def whole(v) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    if resolution is not None and not (real(resolution) and resolution > 0):
+        raise ParameterError(
+            f"resolution={resolution!r}: expected a pixel size > 0 in the units of crs (metres "
+            "for UTM, e.g. 10 for Sentinel-2's visible bands), or None for the items' own"
+        )
+    if chunks is not None and (
+        not isinstance(chunks, Mapping)
+        or not all(whole(v) and (v >= 1 or v == -1) for v in chunks.values())
+    ):
+        raise ParameterError(
+            f"chunks={chunks!r}: expected {{dimension: size}} with whole sizes >= 1 (or -1 for "
+            "the whole dimension), e.g. {'x': 2048, 'y': 2048}"
+        )
+    if not (whole(retries) and retries >= 0):
+        raise ParameterError(f"retries={retries!r}: expected a whole number >= 0")
+    if not (real(backoff) and backoff >= 0):
+        raise ParameterError(f"backoff={backoff!r}: expected seconds >= 0")
+
+
 def open_stac(
     url: str,
     collection: str,
@@ -316,6 +346,7 @@ def open_stac(
     bbox = check_bbox(bbox)
     if on_missing not in _ON_MISSING:
         raise XCloudError(f"on_missing={on_missing!r} is not one of {list(_ON_MISSING)}")
+    _check_load_arguments(resolution, chunks, retries, backoff)
     pystac_client = require("pystac_client", "stac", "xcloud.open_stac")
     odc_stac = require("odc.stac", "stac", "xcloud.open_stac")
     if isinstance(filter, str):
