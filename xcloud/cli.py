@@ -122,9 +122,34 @@ def _demo(args) -> int:
     return 0
 
 
+def _whole(low: int):
+    """An argparse type: a whole number >= ``low``, refused with the value and the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= {low}")
+        return value
+
+    return parse
+
+
 def _mask(args) -> int:
+    if args.resume and args.overwrite:
+        raise SystemExit(
+            "xcloud mask: --resume keeps what the store already holds, --overwrite deletes it; "
+            "pass one of the two"
+        )
     if args.stac:
         return _mask_stac(args)
+    if args.resume:
+        raise SystemExit(
+            "xcloud mask: --resume completes an interrupted --stac run; a local file is written "
+            "in one go (pass --overwrite to write it again)"
+        )
     if not args.input:
         raise SystemExit("xcloud mask: give an INPUT file, or --stac URL --collection C")
     import xarray as xr
@@ -282,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="the Zarr store to write")
     p.add_argument("--model", default="cascade")
     p.add_argument("--sensor", default=None)
-    p.add_argument("--chunks", type=int, default=1024, help="chunk size in pixels")
+    p.add_argument("--chunks", type=_whole(1), default=1024, help="chunk size in pixels")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     g = p.add_argument_group("STAC time series")
     g.add_argument("--stac", metavar="URL", help="STAC API root to search")
@@ -299,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     w = g.add_mutually_exclusive_group()
     w.add_argument(
         "--workers",
-        type=int,
+        type=_whole(0),
         default=None,
         help="LocalCluster worker processes (default: one per core; 0: threads, no cluster)",
     )

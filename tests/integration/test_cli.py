@@ -49,3 +49,24 @@ def test_mask_file_refuses_existing_store_and_missing_input(tmp_path, capsys):
     with pytest.raises(SystemExit, match="does not exist"):
         main(["mask", str(tmp_path / "nope.tif"), "--out", str(tmp_path / "n.zarr")])
     assert not (tmp_path / "n.zarr").exists()
+
+
+def test_mask_refuses_bad_numbers_and_contradictory_flags(tmp_path, capsys):
+    """Bad --chunks / --workers are refused by the parser (they used to end in dask tracebacks),
+    and --resume with --overwrite, or --resume on a local file, before anything is read."""
+    import pytest
+
+    from xcloud.data import SAMPLE_PATH
+
+    out = tmp_path / "m.zarr"
+    for flag, value in (("--chunks", "0"), ("--chunks", "abc"), ("--workers", "-1")):
+        with pytest.raises(SystemExit) as e:
+            main(["mask", str(SAMPLE_PATH), "--out", str(out), flag, value])
+        assert e.value.code == 2
+        assert f"argument {flag}: {value!r}: expected a whole number" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--resume keeps what the store already holds"):
+        main(["mask", "--stac", "http://127.0.0.1:9", "--collection", "c", "--out", str(out),
+              "--resume", "--overwrite"])  # fmt: skip
+    with pytest.raises(SystemExit, match="--resume completes an interrupted --stac run"):
+        main(["mask", str(SAMPLE_PATH), "--out", str(out), "--resume"])
+    assert not out.exists()
