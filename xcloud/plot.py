@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from xcloud.errors import DimensionError, MissingBandsError, RadiometryError, require
+from xcloud.errors import (
+    DataTypeError,
+    DimensionError,
+    MissingBandsError,
+    ParameterError,
+    RadiometryError,
+    require,
+)
 from xcloud.models import CLASSES, NODATA
 
 __all__ = [
@@ -140,8 +147,17 @@ def _one_scene(obj, time: Any, what: str):
     for d in [d for d in obj.dims if d not in yx]:
         if d == "time" and time is not None and not isinstance(time, (int, np.integer)):
             obj = obj.sel(time=time, method="nearest")
+        elif d == "time" and time is not None:
+            n = obj.sizes["time"]
+            if not -n <= int(time) < n:
+                raise ParameterError(
+                    f"{what}: time={time} is out of range for {n} time step(s); pass a position "
+                    f"from 0 to {n - 1} (or -1 for the last), or a date such as "
+                    f"{str(obj['time'].values[0])[:10]!r}"
+                )
+            obj = obj.isel(time=int(time))
         else:
-            obj = obj.isel({d: int(time) if d == "time" and time is not None else 0})
+            obj = obj.isel({d: 0})
     return obj
 
 
@@ -217,10 +233,20 @@ def plot_mask(
             ax = ax[0]
         axes = np.atleast_1d(np.asarray(ax, dtype=object))
         if axes.size < n:
-            raise ValueError(f"plot_mask: {n} time steps need {n} axes, got {axes.size}")
+            raise ParameterError(f"plot_mask: {n} time steps need {n} axes, got {axes.size}")
         for i in range(n):
             plot_mask(mask, axes[i], time=i, legend=legend and i == 0, title=title)
         return axes[:n]
+    import xarray as xr
+
+    if isinstance(mask, xr.Dataset):
+        if "cloud_mask" not in mask:
+            raise DataTypeError(
+                f"plot_mask shows a cloud mask; the Dataset has {list(mask.data_vars)} and no "
+                "'cloud_mask' (mask it first: ds.cloud.mask().cloud.plot(), or ds.cloud.plot_rgb() "
+                "for the scene itself)"
+            )
+        mask = mask["cloud_mask"]
     if hasattr(mask, "dims"):
         mask = _one_scene(mask, time, "plot_mask")
     arr = np.asarray(mask)
@@ -352,7 +378,7 @@ def plot_rgb(
     plt = _plt()
     if green is not None or blue is not None:
         if green is None or blue is None:
-            raise ValueError("plot_rgb: pass all three of red, green and blue, or one Dataset")
+            raise ParameterError("plot_rgb: pass all three of red, green and blue, or one Dataset")
         red, src = obj, obj
         refl = [np.asarray(a, dtype=np.float32) for a in (obj, green, blue)]
         if hasattr(obj, "dims") and obj.ndim > 2:

@@ -87,6 +87,20 @@ def test_plot_mask_needs_2d():
         plot_mask(np.zeros((2, 3, 4), "uint8"))
 
 
+def test_plot_mask_time_out_of_range_and_reflectance_say_what_to_pass():
+    from xcloud.errors import DataTypeError, ParameterError
+
+    m = _mask([[[0, 1]], [[2, 2]]], time=["2024-01-01", "2024-01-06"])
+    assert plot_mask(m, time=-1).get_title() == "cloud_mask 2024-01-06"
+    with pytest.raises(ParameterError, match=r"time=5 is out of range for 2 time step\(s\); "
+                       r"pass a position from 0 to 1 .* '2024-01-01'"):  # fmt: skip
+        m.cloud.plot(time=5)
+    with pytest.raises(DataTypeError, match=r"no 'cloud_mask' \(mask it first"):
+        _scene().cloud.plot()
+    store = m.to_dataset(name="cloud_mask")  # as xr.open_zarr gives a mask_to_zarr store
+    assert len(store.cloud.plot()) == 2
+
+
 def _scene(names=("B02", "B03", "B04", "B08"), time=False):
     rng = np.random.default_rng(0)
     shape = (2, 8, 8) if time else (8, 8)
