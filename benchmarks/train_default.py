@@ -167,6 +167,10 @@ FINE_V14_SEED1 = dict(FINE_V14, seed=1, time_limit=None, out="runs/seed1/nosynth
 #: fine.v15 (candidate): fine.v14's recipe, a third draw (seed 2, step-exact), judged by the rule
 #: in docs/results/rules-2026-11-26/rule_v15.md, written before it ran.
 FINE_V15 = dict(FINE_V14, seed=2, time_limit=None, out="runs/seed2/nosynth_clear")
+#: fine.v16 (candidate): fine.v13's and fine.v14's levers together (distill=3 and the clear
+#: scenes), judged by docs/results/rules-2026-11-26/rule_v16.md; seed 1 step-exact.
+FINE_V16 = dict(FINE_V13, source_weights=FINE_V14["source_weights"], out="runs/fine_v16")
+FINE_V16_SEED1 = dict(FINE_V16, seed=1, time_limit=None, out="runs/seed1/nosynth_distill3_clear")
 #: coarse.v4 (shipped with fine.v3): routing distillation from fine.v3, overview factor 4 only.
 COARSE_V4 = dict(
     steps=9000, batch_size=8, crop=256, lr=2e-3, weight_decay=1e-4, seed=0, threads=2,
@@ -235,6 +239,8 @@ CANDIDATES = {
     "fine-v14": (FINE_V14, "v14"),
     "fine-v14-seed1": (FINE_V14_SEED1, "v14s1"),
     "fine-v15": (FINE_V15, "v15"),
+    "fine-v16": (FINE_V16, "v16"),
+    "fine-v16-seed1": (FINE_V16_SEED1, "v16s1"),
 }
 SHIPPED_FINE = "fine-v12"
 #: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
