@@ -402,8 +402,9 @@ def mask(
         cell is filled without running the fine model when the coarse model is at least
         ``route_threshold`` sure it is cloudless or overcast (between 0 and 1; default: the
         value chosen on validation data, in the model card). ``routing=False`` (or
-        ``route_threshold=1``) runs the fine model everywhere (bit for bit ``model="fine"``). ``ring`` units around each fine unit also run the fine
-        model; a unit is 256 px on a CPU and 512 px on a CUDA device (:data:`CUDA_UNIT_PX`).
+        ``route_threshold=1``) runs the fine model everywhere (bit for bit ``model="fine"``).
+        ``ring`` units around each fine unit also run the fine model; a unit is 256 px on a
+        CPU and 512 px on a CUDA device (:data:`CUDA_UNIT_PX`).
         The overview (block mean by ``overview_factor``) is computed from ``obj`` unless
         given as ``overview`` (same bands, on the grid coarsened by ``overview_factor``; for
         data from :func:`xcloud.open_stac` it is read from the COG overviews). The coarse pass
