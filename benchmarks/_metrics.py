@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Confusion", "confusion", "scores", "machine_info"]
+__all__ = ["Confusion", "confusion", "scores", "machine_info", "near", "extent_counts"]
 
 
 @dataclass
@@ -48,6 +48,45 @@ def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = No
     fn = int(np.count_nonzero(~pred & truth))
     tn = int(pred.size - tp - fp - fn)
     return Confusion(tp, fp, fn, tn)
+
+
+def near(mask: np.ndarray, px: int) -> np.ndarray:
+    """Pixels within ``px`` pixels of a True pixel of 2-D ``mask`` (a square window: Chebyshev
+    distance <= ``px``), itself included; computed with an integral image."""
+    m = np.asarray(mask, dtype=bool)
+    if px <= 0 or not m.any():
+        return m.copy()
+    h, w = m.shape
+    ii = np.zeros((h + 1, w + 1), np.int64)
+    ii[1:, 1:] = np.cumsum(np.cumsum(m, axis=0), axis=1)
+    y0 = np.clip(np.arange(h) - px, 0, h)[:, None]
+    y1 = np.clip(np.arange(h) + px + 1, 0, h)[:, None]
+    x0 = np.clip(np.arange(w) - px, 0, w)[None, :]
+    x1 = np.clip(np.arange(w) + px + 1, 0, w)[None, :]
+    return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]) > 0
+
+
+def extent_counts(
+    pred_cloud: np.ndarray, label_cloud: np.ndarray, valid: np.ndarray, px: int = 16
+) -> dict[str, int]:
+    """Where a mask's cloud (cloud or thin) goes beyond the labelled cloud, as pixel counts to pool:
+    ``pred`` / ``label`` (cloud pixels), ``rim`` / ``rim_fp`` (label-clear pixels within ``px``
+    of labelled cloud, and those called cloud: a halo), ``far`` / ``far_fp`` (label-clear pixels
+    farther away, and those called cloud)."""
+    pred_cloud, label_cloud, valid = (
+        np.asarray(a, dtype=bool) for a in (pred_cloud, label_cloud, valid)
+    )
+    clear = valid & ~label_cloud
+    rim = clear & near(label_cloud, px)
+    far = clear & ~rim
+    return {
+        "pred": int(np.count_nonzero(pred_cloud & valid)),
+        "label": int(np.count_nonzero(label_cloud & valid)),
+        "rim": int(np.count_nonzero(rim)),
+        "rim_fp": int(np.count_nonzero(rim & pred_cloud)),
+        "far": int(np.count_nonzero(far)),
+        "far_fp": int(np.count_nonzero(far & pred_cloud)),
+    }
 
 
 def _div(a: float, b: float) -> float:

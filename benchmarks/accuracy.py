@@ -7,12 +7,15 @@ For each dataset and model, pooled over all valid labelled pixels:
 * the binary cloud task (cloud = mask codes 1 cloud or 2 thin_cloud; label cloud = cloud, or
   cloud + thin cloud for L8 Biome): overall accuracy (OA), balanced accuracy (BA), and precision,
   recall and F1 of the cloud class;
+* how far the mask's cloud reaches against the labels: its extent (cloud + thin pixels over
+  labelled cloud pixels), the thin share of it, and the fraction of label-clear pixels called
+  cloud or thin within 16 px of labelled cloud (a halo) and farther away;
 * on L8 Biome only, precision / recall / F1 of cloud shadow (code 3 vs label 64); On Cloud N
   has no shadow labels. The L8 Biome masks mark shadow in only some scenes (2 of the 8 val
   crops; others with cloud, e.g. Urban_03, show shadows labelled clear), so shadow is also
   reported over the crops that label any shadow, as a second view (the first stays the target).
 
-Datasets (see ``/work/shared/data/DATA.md``):
+Datasets (see ``shared/data/DATA.md``; ``$XCLOUD_DATA`` points elsewhere):
 
 * **On Cloud N val** (``xcloud.train.splits.ONCLOUDN_VAL``): Sentinel-2 L2A, B02 B03 B04 B08,
   uint16 DN, read with rioxarray (so ``_FillValue`` = 0 comes along), one variable per band,
@@ -61,14 +64,23 @@ import xarray as xr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xcloud  # noqa: E402,F401  (registers the .cloud accessor)
-from benchmarks._metrics import Confusion, confusion, machine_info, scores  # noqa: E402
+from benchmarks._metrics import (  # noqa: E402
+    Confusion,
+    confusion,
+    extent_counts,
+    machine_info,
+    scores,
+)
 from xcloud.errors import MissingBandsError, ModelUnavailableError  # noqa: E402
 from xcloud.models import list_models  # noqa: E402
+from xcloud.train.data import default_data_root  # noqa: E402
 from xcloud.train.splits import ONCLOUDN_VAL  # noqa: E402
 
-DATA = Path("/work/shared/data/labelled")
+DATA = default_data_root() / "labelled"  # $XCLOUD_DATA or ../shared/data
 RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLD = 0.3
+#: Label-clear pixels this close to labelled cloud form its rim: cloud called there is a halo.
+HALO_PX = 16
 FLOOR = "threshold"
 L8_VARS = ("blue", "green", "red", "nir08", "swir16", "swir22", "cirrus", "lwir11")
 
@@ -152,12 +164,16 @@ def evaluate(dataset: str, models: list[str], limit: int | None) -> dict[str, di
     out: dict[str, dict] = {}
     for model in models:
         cloud_c, shadow_c, left_nodata, t0 = Confusion(), Confusion(), 0, time.perf_counter()
+        ext: dict[str, int] = {}  # cloud extent against the labels (halo), pooled over chips
         shadow_lab = Confusion()  # only the chips whose labels mark some shadow
         try:
             for chip in chips:
                 pred = predict(chip, model)
                 left_nodata += int(np.count_nonzero((pred == 255) & chip.valid))
                 cloud_c += confusion((pred == 1) | (pred == 2), chip.cloud, chip.valid)
+                counts = extent_counts((pred == 1) | (pred == 2), chip.cloud, chip.valid, HALO_PX)
+                counts["thin"] = int(np.count_nonzero((pred == 2) & chip.valid))
+                ext = {k: ext.get(k, 0) + v for k, v in counts.items()}
                 if chip.shadow is not None:
                     chip_shadow = confusion(pred == 3, chip.shadow, chip.valid)
                     shadow_c += chip_shadow
@@ -168,6 +184,15 @@ def evaluate(dataset: str, models: list[str], limit: int | None) -> dict[str, di
             out[model] = {"skipped": f"{type(e).__name__}: {e}"}
             continue
         res = {"cloud": scores(cloud_c), "cloud_confusion": vars(cloud_c)}
+        if ext.get("label"):  # a labelled set with cloud in it: how far the cloud reaches
+            res["cloud_extent"] = {
+                "ratio": ext["pred"] / ext["label"],
+                "thin_share": ext["thin"] / max(ext["pred"], 1),
+                "rim_px": HALO_PX,
+                "rim_called_cloud": ext["rim_fp"] / max(ext["rim"], 1),
+                "far_called_cloud": ext["far_fp"] / max(ext["far"], 1),
+                "counts": ext,
+            }
         if dataset == "clear-val":  # no cloud or shadow anywhere: what is flagged is wrong
             n = max(cloud_c.n, 1)
             res["false_alarm"] = {
@@ -225,6 +250,14 @@ def table(results: dict[str, dict[str, dict]]) -> str:
                     f"{ds} {model}: false alarms on the {len(r['chips'])} held-out clear "
                     f"scenes: cloud or thin {fa['cloud_or_thin']:.2%}, shadow {fa['shadow']:.2%}, "
                     f"any {fa['any']:.2%} of {r['cloud']['n']} px"
+                )
+            ce = r.get("cloud_extent")
+            if ce:
+                lines.append(
+                    f"{ds} {model}: cloud extent {ce['ratio']:.2f}x the labelled cloud (thin "
+                    f"{ce['thin_share']:.0%} of it); label-clear pixels called cloud or thin: "
+                    f"{ce['rim_called_cloud']:.1%} within {ce['rim_px']} px of labelled cloud "
+                    f"(a halo), {ce['far_called_cloud']:.1%} farther"
                 )
             sl = r.get("shadow_on_shadow_labelled_chips")
             if sl:

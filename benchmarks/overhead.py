@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -47,7 +48,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHIPS = Path("/work/shared/data/labelled/oncloudn/features")
+# xcloud.train.data.default_data_root's rule, without importing xcloud into the direct child
+CHIPS = (
+    Path(os.environ.get("XCLOUD_DATA") or ROOT.parent / "shared" / "data")
+    / "labelled" / "oncloudn" / "features"
+)  # fmt: skip
 RESULTS = Path(__file__).resolve().parent / "results"
 BANDS = ("B02", "B03", "B04", "B08")
 RATIO_TARGET, RSS_TARGET_GB = 1.2, 3.0

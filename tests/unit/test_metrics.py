@@ -71,3 +71,23 @@ def test_accuracy_table_blanks_cloud_scores_on_clear_scenes():
     assert "any 20.00%" in fa
     labelled = dict(r, false_alarm=None)  # a labelled set keeps its scores
     assert "0.000" in accuracy.table({"oncloudn-val": {"fine": labelled}}).splitlines()[2]
+
+
+def test_near_and_extent_counts_by_hand():
+    from benchmarks._metrics import extent_counts, near
+
+    label = np.zeros((7, 7), bool)
+    label[3, 3] = True
+    ring1 = near(label, 1)
+    assert ring1.sum() == 9 and ring1[2:5, 2:5].all()  # the 3 x 3 square around it
+    assert near(label, 0).sum() == 1 and not near(np.zeros((3, 3), bool), 2).any()
+    edge = np.zeros((4, 4), bool)
+    edge[0, 0] = True
+    assert near(edge, 1).sum() == 4  # clipped at the border
+    pred = np.zeros((7, 7), bool)
+    pred[3, 2:5] = True  # the cloud pixel and one halo pixel on each side
+    pred[0, 0] = True  # one far false alarm
+    valid = np.ones((7, 7), bool)
+    valid[3, 4] = False  # an invalid halo pixel is not counted
+    c = extent_counts(pred, label, valid, px=1)
+    assert c == {"pred": 3, "label": 1, "rim": 7, "rim_fp": 1, "far": 40, "far_fp": 1}
