@@ -9,6 +9,7 @@ complete but is not, and ``resume=True`` recomputes exactly the regions whose fl
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -362,7 +363,8 @@ def _write_template(m: xr.DataArray, path: str, attrs: Mapping[str, Any], nt, ny
     out[COUNTS_VAR] = xr.DataArray(
         np.zeros((nt, ny, nx, len(COUNT_NAMES)), np.int64),
         dims=(tdim, "y_chunk", "x_chunk", "count"),
-        coords={"count": list(COUNT_NAMES)},
+        # variable-length strings: zarr v3 has no specification for numpy's fixed-width '<U6'
+        coords={"count": np.array(COUNT_NAMES, dtype=object)},
         attrs={"long_name": "pixel counts per region"},
     ).chunk({tdim: 1, "y_chunk": 1, "x_chunk": 1})
     out.attrs = {**{k: v for k, v in out.attrs.items() if not k.startswith("xcloud_")}, **attrs}
@@ -445,5 +447,7 @@ def _finalise(path: str, group) -> xr.Dataset:
             _array(group, "cloud_fraction")[...] = np.where(valid > 0, cloudy / valid, np.nan)
             _array(group, "nodata_fraction")[...] = nodata / total
         group.attrs["xcloud_complete"] = 1
-        zarr.consolidate_metadata(path)
+        with warnings.catch_warnings():  # not yet in the v3 spec: noise for users (see to_zarr)
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            zarr.consolidate_metadata(path)
     return xr.open_zarr(path, consolidated=None)
