@@ -103,8 +103,8 @@ def _check_arguments(ds_or_mask, resume, overwrite, chunks, mask_kw, max_in_flig
     import inspect
     import numbers
 
-    def whole(v) -> bool:
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+    def whole(v: Any) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1
 
     if resume and overwrite:
         raise ParameterError(
