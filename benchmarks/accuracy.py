@@ -170,8 +170,9 @@ def evaluate(dataset: str, models: list[str], limit: int | None) -> dict[str, di
             for chip in chips:
                 pred = predict(chip, model)
                 left_nodata += int(np.count_nonzero((pred == 255) & chip.valid))
-                cloud_c += confusion((pred == 1) | (pred == 2), chip.cloud, chip.valid)
-                counts = extent_counts((pred == 1) | (pred == 2), chip.cloud, chip.valid, HALO_PX)
+                called_cloud = (pred == 1) | (pred == 2)
+                cloud_c += confusion(called_cloud, chip.cloud, chip.valid)
+                counts = extent_counts(called_cloud, chip.cloud, chip.valid, HALO_PX)
                 counts["thin"] = int(np.count_nonzero((pred == 2) & chip.valid))
                 ext = {k: ext.get(k, 0) + v for k, v in counts.items()}
                 if chip.shadow is not None:

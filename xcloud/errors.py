@@ -8,7 +8,10 @@ know about xcloud. Messages name the bad value, the valid choices and the fix.
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "XCloudError",
@@ -99,6 +102,30 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if not hits:
         return ""
     return " Did you mean " + " or ".join(repr(h) for h in hits) + "?"
+
+
+def is_whole(value: Any, low: int | None = None) -> bool:
+    """Whether ``value`` is an integer (Python or numpy, not a bool), at least ``low`` if given;
+    what keyword checks use before raising :class:`ParameterError`.
+
+    >>> is_whole(3, 1), is_whole(0, 1), is_whole(2.0), is_whole(True)
+    (True, False, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return False
+    return low is None or int(value) >= low
+
+
+def is_real(value: Any, *, finite: bool = False) -> bool:
+    """Whether ``value`` is a real number (Python or numpy, not a bool), and not NaN or infinite
+    when ``finite``.
+
+    >>> is_real(0.5), is_real(float("nan")), is_real(float("nan"), finite=True), is_real("1")
+    (True, True, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return not finite or math.isfinite(value)
 
 
 def require(module: str, extra: str, purpose: str):

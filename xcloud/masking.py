@@ -33,6 +33,8 @@ from xcloud.errors import (
     MissingBandsError,
     ModelUnavailableError,
     ParameterError,
+    is_real,
+    is_whole,
 )
 from xcloud.inference.cascade import CELL_OVERVIEW_PX, CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
@@ -244,15 +246,10 @@ def _check_keywords(
     variables: list[str], *, scale, offset, nodata, batch_size, probabilities, return_routing, level
 ) -> None:
     """Refuse keyword values :func:`mask` cannot use, naming the value, the range and the fix."""
-    import numbers
-
-    def real(x) -> bool:
-        return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
-
     rules = {  # name: (test of one number, what is expected)
-        "scale": (lambda v: real(v) and math.isfinite(v) and v > 0, "a finite number > 0"),
-        "offset": (lambda v: real(v) and math.isfinite(v), "a finite number"),
-        "nodata": (real, "a number (NaN allowed)"),
+        "scale": (lambda v: is_real(v, finite=True) and v > 0, "a finite number > 0"),
+        "offset": (lambda v: is_real(v, finite=True), "a finite number"),
+        "nodata": (is_real, "a number (NaN allowed)"),
     }
     for name, value in (("scale", scale), ("offset", offset), ("nodata", nodata)):
         if value is None:
@@ -275,11 +272,7 @@ def _check_keywords(
                     else f"{where}: expected {expected}, the value that marks missing pixels, or "
                     "a mapping {variable: number}"
                 )
-    if batch_size is not None and (
-        isinstance(batch_size, (bool, np.bool_))
-        or not isinstance(batch_size, numbers.Integral)
-        or batch_size < 1
-    ):
+    if batch_size is not None and not is_whole(batch_size, 1):
         raise ParameterError(
             f"batch_size={batch_size!r}: expected a whole number >= 1 (tiles per model call), or "
             "None for the device's default"

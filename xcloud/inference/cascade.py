@@ -24,14 +24,13 @@ and the result equals ``run_mask`` with the fine model bit for bit.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from xcloud.errors import DimensionError, ParameterError
+from xcloud.errors import DimensionError, ParameterError, is_real, is_whole
 from xcloud.inference.core import (
     MaskJob,
     _fill_nodata,
@@ -95,7 +94,7 @@ class CascadeJob:
 
     def __post_init__(self) -> None:
         thr = self.route_threshold
-        if isinstance(thr, bool) or not isinstance(thr, numbers.Real) or not 0.0 <= thr <= 1.0:
+        if not (is_real(thr) and 0.0 <= thr <= 1.0):
             raise ParameterError(
                 f"route_threshold={thr!r}: expected a probability between 0 and 1 (how sure the "
                 "coarse model must be that a cell is cloudless or overcast to fill it without the "
@@ -107,7 +106,7 @@ class CascadeJob:
             ("overview_factor", 1, "block-averaging factor of the overview; default 4"),
         ):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+            if not is_whole(v, low):
                 raise ParameterError(f"{name}={v!r}: expected a whole number >= {low} ({meaning})")
         self.unit_size()  # the cell must tile the unit: refuse now, not at compute time
 

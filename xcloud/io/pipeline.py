@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xcloud.errors import ParameterError, StoreExistsError, XCloudError, did_you_mean
+from xcloud.errors import (
+    ParameterError,
+    StoreExistsError,
+    XCloudError,
+    did_you_mean,
+    is_whole,
+)
 from xcloud.io.zarr import store_exists, to_zarr
 
 __all__ = ["mask_to_zarr", "Region", "ModelMismatchError", "DONE_VAR", "COUNTS_VAR"]
@@ -101,10 +107,6 @@ def _check_resumable(path: str, prov: Mapping[str, Any], time_values) -> None:
 def _check_arguments(ds_or_mask, resume, overwrite, chunks, mask_kw, max_in_flight) -> None:
     """Refuse contradictory or out-of-range arguments before anything is read or written."""
     import inspect
-    import numbers
-
-    def whole(v: Any) -> bool:
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1
 
     if resume and overwrite:
         raise ParameterError(
@@ -112,12 +114,12 @@ def _check_arguments(ds_or_mask, resume, overwrite, chunks, mask_kw, max_in_flig
             "overwrite deletes them; pass one of the two"
         )
     sizes = chunks.values() if isinstance(chunks, Mapping) else [chunks]
-    if chunks is not None and not all(whole(v) for v in sizes):
+    if chunks is not None and not all(is_whole(v, 1) for v in sizes):
         raise ParameterError(
             f"chunks={chunks!r}: expected a region size in pixels (a whole number >= 1, e.g. "
             "1024) or {'y': .., 'x': ..}, or None for the input's chunks"
         )
-    if max_in_flight is not None and not whole(max_in_flight):
+    if max_in_flight is not None and not is_whole(max_in_flight, 1):
         raise ParameterError(
             f"max_in_flight={max_in_flight!r}: expected a whole number >= 1 (regions computing "
             "at once), or None for twice the threads"

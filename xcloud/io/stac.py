@@ -18,7 +18,14 @@ import numpy as np
 import xarray as xr
 
 from xcloud.bands import guess_sensor, s2_baseline_offset
-from xcloud.errors import ParameterError, XCloudError, XCloudWarning, require
+from xcloud.errors import (
+    ParameterError,
+    XCloudError,
+    XCloudWarning,
+    is_real,
+    is_whole,
+    require,
+)
 
 __all__ = [
     "open_stac",
@@ -239,31 +246,22 @@ def _level(items, collection: str) -> str | None:
 
 def _check_load_arguments(resolution, chunks, retries, backoff) -> None:
     """Refuse out-of-range loading arguments before any request is made."""
-    import math
-    import numbers
-
-    def real(v) -> bool:
-        return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-    def whole(v) -> bool:
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-    if resolution is not None and not (real(resolution) and resolution > 0):
+    if resolution is not None and not (is_real(resolution, finite=True) and resolution > 0):
         raise ParameterError(
             f"resolution={resolution!r}: expected a pixel size > 0 in the units of crs (metres "
             "for UTM, e.g. 10 for Sentinel-2's visible bands), or None for the items' own"
         )
     if chunks is not None and (
         not isinstance(chunks, Mapping)
-        or not all(whole(v) and (v >= 1 or v == -1) for v in chunks.values())
+        or not all(is_whole(v) and (v >= 1 or v == -1) for v in chunks.values())
     ):
         raise ParameterError(
             f"chunks={chunks!r}: expected {{dimension: size}} with whole sizes >= 1 (or -1 for "
             "the whole dimension), e.g. {'x': 2048, 'y': 2048}"
         )
-    if not (whole(retries) and retries >= 0):
+    if not is_whole(retries, 0):
         raise ParameterError(f"retries={retries!r}: expected a whole number >= 0")
-    if not (real(backoff) and backoff >= 0):
+    if not (is_real(backoff, finite=True) and backoff >= 0):
         raise ParameterError(f"backoff={backoff!r}: expected seconds >= 0")
 
 
