@@ -12,7 +12,9 @@ Needs a CUDA device. Measured side by side in one run, on one machine:
     nearly clear), if ``--inputs`` holds it.
 
   For each: ``fine`` on CUDA (bf16 autocast, up to 16 tiles per model call, shared between the
-  tasks that wait for the model) against ``fine`` on the
+  tasks that wait for the model, tiles cut and blended on the GPU) against the same with the
+  tiles cut and blended on the host (the pipeline before the tensor path of
+  ``xcloud.inference.core``, runs alternating) and against ``fine`` on the
   same machine's CPU (fp32, all its cores); the pixel agreement of the two masks; ``cascade`` on
   CUDA with its fraction of units that ran ``fine`` and its agreement with CUDA ``fine``, once
   with the overview coarsened from the cube (a cube without overviews: every chunk is read for
@@ -169,7 +171,13 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
     def run(model: str, dev: str, **extra):
         return lambda: arr.cloud.mask(model, device=dev, **kw, **extra).values
 
-    fine_gpu, t_gpu, all_gpu = _time(run("fine", gpu), args.repeats)
+    all_gpu, all_host = [], []
+    for _ in range(args.repeats):  # the two CUDA pipelines alternate, side by side
+        fine_gpu, t, _ = _time(run("fine", gpu), 1)
+        all_gpu.append(t)
+        host, t, _ = _host_blend(run("fine", gpu), 1)
+        all_host.append(t)
+    t_gpu, t_host = float(np.median(all_gpu)), float(np.median(all_host))
     fine_cpu, t_cpu, _ = _time(run("fine", "cpu"), 1)
 
     def cascade_gpu():
@@ -189,6 +197,10 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
     res = {
         "cube": name, "shape": list(dn.shape), "megapixels": mpx, "chunk": args.chunk,
         "fine_cuda": {"seconds": t_gpu, "all_seconds": all_gpu, "mpx_per_s": mpx / t_gpu},
+        "fine_cuda_host_blend": {"seconds": t_host, "all_seconds": all_host,
+                                 "mpx_per_s": mpx / t_host,
+                                 "tensor_path_speedup": t_host / t_gpu,
+                                 "agreement_with_fine_cuda": float((host == fine_gpu).mean())},
         "fine_cpu": {"seconds": t_cpu, "mpx_per_s": mpx / t_cpu,
                      "threads": torch.get_num_threads()},
         "speedup_over_cpu": t_cpu / t_gpu,
@@ -212,6 +224,20 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
         },
     }  # fmt: skip
     return res
+
+
+def _host_blend(fn, repeats: int):
+    """:func:`_time` of ``fn`` with stage A's tiles cut, filled and blended in numpy on the host
+    and every tile's probabilities copied back (the CUDA pipeline before the tensor path,
+    ``xcloud.inference.core._on_device``)."""
+    from xcloud.inference import core
+
+    real = core._on_device
+    core._on_device = lambda device, job: False
+    try:
+        return _time(fn, repeats)
+    finally:
+        core._on_device = real
 
 
 def _median_call(fn, repeats: int = 5) -> float:
@@ -285,13 +311,26 @@ def profile(args) -> dict:
         p[:, 0] = 1.0
         return p
 
+    real_tensor = builtin.FinePredictor.predict_tensor
+
+    def constant_tensor(self, t, *, wavelengths):
+        import torch
+
+        p = torch.zeros((t.shape[0], 4) + tuple(t.shape[-2:]), device=t.device)
+        p[:, 0] = 1.0
+        return p
+
     builtin.FinePredictor.predict = constant
+    builtin.FinePredictor.predict_tensor = constant_tensor
     try:
-        res["null_model_pipeline_s"]["fine"] = timed("fine", gpu)
-        res["null_model_pipeline_s"]["cascade_routing_off"] = timed("cascade", gpu, routing=False)
-        res["null_model_pipeline_s"]["cascade"] = timed("cascade", gpu)
+        null = res["null_model_pipeline_s"]
+        null["fine"] = timed("fine", gpu)
+        null["fine_host_blend"] = _host_blend(lambda: timed("fine", gpu), 1)[0]
+        null["cascade_routing_off"] = timed("cascade", gpu, routing=False)
+        null["cascade"] = timed("cascade", gpu)
     finally:
         builtin.FinePredictor.predict = real_predict
+        builtin.FinePredictor.predict_tensor = real_tensor
     print("null-model pipeline:", res["null_model_pipeline_s"], flush=True)
     l8 = None
     npz = Path(args.inputs) / "gpu_inputs.npz"
@@ -448,7 +487,8 @@ def _summary(res: dict) -> str:
     for r in res["inference"]:
         c, o = r["cascade_cuda"], r["cascade_cuda_overview_given"]
         lines.append(
-            f"{r['cube']:8s} fine {r['fine_cuda']['mpx_per_s']:5.1f} Mpx/s = "
+            f"{r['cube']:8s} fine {r['fine_cuda']['mpx_per_s']:5.1f} Mpx/s "
+            f"({r['fine_cuda_host_blend']['tensor_path_speedup']:.2f}x the host-blend pipeline) = "
             f"{r['speedup_over_cpu']:.2f}x the CPU's {r['fine_cpu']['threads']} threads; "
             f"mask = CPU mask on {100 * r['agreement_cuda_bf16_vs_cpu_fp32']:.2f} %; cascade "
             f"{o['speedup_over_fine_cuda']:.2f}x fine given the overview, "

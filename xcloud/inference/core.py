@@ -97,7 +97,7 @@ def _coalesce(device: str) -> bool:
     return device.startswith("cuda")
 
 
-def _predict(job: MaskJob, tiles: np.ndarray) -> np.ndarray:
+def _predict(job: MaskJob, tiles):
     """Class probabilities of ``tiles`` ``(N, C, t, t)``, one model per process.
 
     Model calls are serialised (:data:`~xcloud.inference.device.INFERENCE_LOCK`). On a GPU, the
@@ -122,12 +122,15 @@ def _predict(job: MaskJob, tiles: np.ndarray) -> np.ndarray:
                 for other in list(queue):
                     if n + len(other.tiles) > cap:
                         break
-                    if other.tiles.shape[1:] == tiles.shape[1:]:
+                    if (
+                        type(other.tiles) is type(tiles)
+                        and other.tiles.shape[1:] == tiles.shape[1:]
+                    ):
                         queue.remove(other)
                         take.append(other)
                         n += len(other.tiles)
             try:
-                probs = _run_model(job, np.concatenate([p.tiles for p in take]), device)
+                probs = _run_model(job, _cat([p.tiles for p in take]), device)
             except BaseException as err:  # every task whose tiles were in the call sees it
                 for p in take:
                     p.error = err
@@ -141,13 +144,38 @@ def _predict(job: MaskJob, tiles: np.ndarray) -> np.ndarray:
     return mine.probs
 
 
-def _run_model(job: MaskJob, tiles: np.ndarray, device: str) -> np.ndarray:
-    """One or more model calls over ``tiles``; the caller holds ``INFERENCE_LOCK``."""
+def _on_device(device: str, job: MaskJob) -> bool:
+    """Whether stage A cuts, fills and blends the tiles on the model's device (a tensor path)
+    instead of in numpy: on a GPU, for models that take tensors (``predict_tensor``). There the
+    host-side numpy work and the copy of every tile's probabilities back set the pace, not the
+    network (``benchmarks/gpu.py``); on a CPU numpy does the same work as fast."""
+    return device.startswith("cuda") and hasattr(create_model(job.model, device), "predict_tensor")
+
+
+def _cat(parts: list):
+    """Concatenate tile batches: numpy arrays, or tensors of the tensor path."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    import torch
+
+    return torch.cat(parts)
+
+
+def _run_model(job: MaskJob, tiles, device: str):
+    """One or more model calls over ``tiles``; the caller holds ``INFERENCE_LOCK``.
+
+    ``tiles`` is a numpy array, or a tensor on the model's device (:func:`_on_device`), and the
+    probabilities come back as the same kind."""
     model = create_model(job.model, device)
     spec = model.spec
     batch = job.batch_size or (CUDA_BATCH if device.startswith("cuda") else 8)
-    out = []
     configure_torch_threads()
+    if not isinstance(tiles, np.ndarray):
+        wl = np.asarray(job.wavelengths, dtype=np.float32)
+        run = model.predict_tensor  # type: ignore[attr-defined]  # (checked by _on_device)
+        parts = [run(tiles[i : i + batch], wavelengths=wl) for i in range(0, len(tiles), batch)]
+        return _cat(parts)
+    out = []
     for i in range(0, len(tiles), batch):
         out.append(
             model.predict(
@@ -254,22 +282,56 @@ def _stage_a(
     ]
     # tiles with no valid pixel contribute nothing: every pixel they cover is nodata
     origins = [o for o in origins if valid_p[o[0], o[1] : o[1] + tile, o[2] : o[2] + tile].any()]
-    acc = np.zeros((n, n_classes + 1) + filled.shape[-2:], dtype=np.float32)
-    if origins:
-        tiles = _fill_nodata(
-            np.stack([filled[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
-        )
-        probs = _predict(job, tiles)
-        w = window(tile, overlap)
-        for (i, y, xx), p in zip(origins, probs, strict=True):
-            acc[i, :n_classes, y : y + tile, xx : xx + tile] += p * w
-            acc[i, n_classes, y : y + tile, xx : xx + tile] += w
+    # the expanded block [a - h, b + h) within the tiles' extent
+    crop = np.s_[:, :, (ay - h) - ty0 : (by + h) - ty0, (ax - h) - tx0 : (bx + h) - tx0]
+    device = inference_device(job.device)
+    if origins and _on_device(device, job):
+        acc = _blend_on_device(job, filled, origins, tile, overlap, n_classes, device, crop)
+    else:
+        acc = np.zeros((n, n_classes + 1) + filled.shape[-2:], dtype=np.float32)
+        if origins:
+            tiles = _fill_nodata(
+                np.stack([filled[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
+            )
+            probs = _predict(job, tiles)
+            w = window(tile, overlap)
+            for (i, y, xx), p in zip(origins, probs, strict=True):
+                acc[i, :n_classes, y : y + tile, xx : xx + tile] += p * w
+                acc[i, n_classes, y : y + tile, xx : xx + tile] += w
+        acc = acc[crop]
     # mark nodata pixels: NaN weight survives the overlap-add and becomes 255
-    acc[:, n_classes][~valid_p] = np.nan
-    # crop to the expanded block [a - h, b + h)
-    oy, ox = (ay - h) - ty0, (ax - h) - tx0
-    acc = acc[:, :, oy : oy + (by - ay) + 2 * h, ox : ox + (bx - ax) + 2 * h]
+    acc[:, n_classes][~valid_p[crop[0], crop[2], crop[3]]] = np.nan
     return acc.reshape(lead + acc.shape[1:])
+
+
+def _blend_on_device(
+    job: MaskJob,
+    filled: np.ndarray,
+    origins: list[tuple[int, int, int]],
+    tile: int,
+    overlap: int,
+    n_classes: int,
+    device: str,
+    crop: tuple[slice, ...],
+) -> np.ndarray:
+    """Stage A's tile work on the model's device: the block goes over once, the tiles are cut,
+    filled (:func:`_fill_nodata`), run and blended there, and only the cropped expanded block
+    comes back. Same operations, in the same order, as the numpy path."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(filled)).to(device)
+    tiles = torch.stack([x[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
+    bad = torch.isnan(tiles)
+    if bool(bad.any()):
+        means = torch.nanmean(tiles, dim=(-2, -1), keepdim=True).nan_to_num(0.0)
+        tiles = torch.where(bad, means, tiles)
+    probs = _predict(job, tiles)
+    w = torch.from_numpy(window(tile, overlap)).to(device)
+    acc = torch.zeros((x.shape[0], n_classes + 1) + tuple(x.shape[-2:]), device=device)
+    for (i, y, xx), p in zip(origins, probs, strict=True):
+        acc[i, :n_classes, y : y + tile, xx : xx + tile] += p * w
+        acc[i, n_classes, y : y + tile, xx : xx + tile] += w
+    return acc[crop].cpu().numpy()
 
 
 def _segments(c: int, h: int) -> list[tuple[slice, slice]]:

@@ -62,7 +62,6 @@ class _TorchPredictor:
 
     def _logits(self, x: np.ndarray, wavelengths: np.ndarray):
         import torch
-        import torch.nn.functional as F
 
         if x.ndim != 4:
             raise ValueError(
@@ -75,6 +74,13 @@ class _TorchPredictor:
                 f"max nm, got shape {wl.shape}"
             )
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        return self._forward(t, wl)
+
+    def _forward(self, t, wl: np.ndarray):
+        """Logits of a float32 tensor ``(N, C, H, W)`` already on the model's device."""
+        import torch
+        import torch.nn.functional as F
+
         h, w = t.shape[-2:]
         ph, pw = (-h) % self.multiple, (-w) % self.multiple
         if ph or pw:
@@ -102,6 +108,21 @@ class FinePredictor(_TorchPredictor):
         logits, h, w = self._logits(x, wavelengths)
         probs = torch.softmax(logits, dim=1)[:, :, :h, :w]
         return np.ascontiguousarray(probs.cpu().numpy(), dtype=np.float32)
+
+    def predict_tensor(self, t, *, wavelengths: np.ndarray):
+        """:meth:`predict` for a float32 tensor ``(N, C, H, W)`` already on the model's device;
+        the probabilities stay there (float32). The CUDA pipeline blends tiles on the GPU with
+        it (:func:`xcloud.inference.core._stage_a`)."""
+        import torch
+
+        wl = np.asarray(wavelengths, dtype=np.float32)
+        if t.ndim != 4 or wl.shape != (t.shape[1], 3):
+            raise ValueError(
+                f"model {self.spec.name!r} expects (N, C, H, W) tiles and (C, 3) wavelengths, "
+                f"got shapes {tuple(t.shape)} and {wl.shape}"
+            )
+        logits, h, w = self._forward(t, wl)
+        return torch.softmax(logits, dim=1)[:, :, :h, :w]
 
 
 class CoarsePredictor(_TorchPredictor):
