@@ -12,9 +12,10 @@ Needs a CUDA device. Measured side by side in one run, on one machine:
     nearly clear), if ``--inputs`` holds it.
 
   For each: ``fine`` on CUDA (bf16 autocast, up to 16 tiles per model call, shared between the
-  tasks that wait for the model, tiles cut and blended on the GPU) against the same with the
-  tiles cut and blended on the host (the pipeline before the tensor path of
-  ``xcloud.inference.core``, runs alternating) and against ``fine`` on the
+  tasks that wait for the model, tiles cut and blended on the GPU, chunks split into work
+  blocks of ``CUDA_BLOCK_PX``) against the same without the split, and against the pipeline
+  before both (tiles cut and blended on the host, chunks as they are; the three alternate), and
+  against ``fine`` on the
   same machine's CPU (fp32, all its cores); the pixel agreement of the two masks; ``cascade`` on
   CUDA with its fraction of units that ran ``fine`` and its agreement with CUDA ``fine``, once
   with the overview coarsened from the cube (a cube without overviews: every chunk is read for
@@ -49,6 +50,7 @@ Run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pickle
 import sys
@@ -171,13 +173,18 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
     def run(model: str, dev: str, **extra):
         return lambda: arr.cloud.mask(model, device=dev, **kw, **extra).values
 
-    all_gpu, all_host = [], []
-    for _ in range(args.repeats):  # the two CUDA pipelines alternate, side by side
+    all_gpu, all_host, all_unsplit = [], [], []
+    for _ in range(args.repeats):  # the three CUDA pipelines alternate, side by side
         fine_gpu, t, _ = _time(run("fine", gpu), 1)
         all_gpu.append(t)
-        host, t, _ = _host_blend(run("fine", gpu), 1)
+        with _pipeline(tensor_path=False, split=False):
+            host, t, _ = _time(run("fine", gpu), 1)
         all_host.append(t)
+        with _pipeline(tensor_path=True, split=False):
+            unsplit, t, _ = _time(run("fine", gpu), 1)
+        all_unsplit.append(t)
     t_gpu, t_host = float(np.median(all_gpu)), float(np.median(all_host))
+    t_unsplit = float(np.median(all_unsplit))
     fine_cpu, t_cpu, _ = _time(run("fine", "cpu"), 1)
 
     def cascade_gpu():
@@ -201,6 +208,9 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
                                  "mpx_per_s": mpx / t_host,
                                  "tensor_path_speedup": t_host / t_gpu,
                                  "agreement_with_fine_cuda": float((host == fine_gpu).mean())},
+        "fine_cuda_unsplit": {"seconds": t_unsplit, "all_seconds": all_unsplit,
+                              "mpx_per_s": mpx / t_unsplit, "block_speedup": t_unsplit / t_gpu,
+                              "agreement_with_fine_cuda": float((unsplit == fine_gpu).mean())},
         "fine_cpu": {"seconds": t_cpu, "mpx_per_s": mpx / t_cpu,
                      "threads": torch.get_num_threads()},
         "speedup_over_cpu": t_cpu / t_gpu,
@@ -226,18 +236,23 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
     return res
 
 
-def _host_blend(fn, repeats: int):
-    """:func:`_time` of ``fn`` with stage A's tiles cut, filled and blended in numpy on the host
-    and every tile's probabilities copied back (the CUDA pipeline before the tensor path,
-    ``xcloud.inference.core._on_device``)."""
+@contextlib.contextmanager
+def _pipeline(*, tensor_path: bool, split: bool):
+    """The CUDA pipeline with stage A's tiles cut, filled and blended on the GPU or in numpy on
+    the host with every tile's probabilities copied back (``tensor_path``,
+    ``xcloud.inference.core._on_device``), and with the dask chunks split into work blocks of
+    ``CUDA_BLOCK_PX`` or not (``split``). Both off is the pipeline before either existed."""
     from xcloud.inference import core
 
-    real = core._on_device
-    core._on_device = lambda device, job: False
+    real_on, real_block = core._on_device, core.CUDA_BLOCK_PX
+    if not tensor_path:
+        core._on_device = lambda device, job: False
+    if not split:
+        core.CUDA_BLOCK_PX = 0
     try:
-        return _time(fn, repeats)
+        yield
     finally:
-        core._on_device = real
+        core._on_device, core.CUDA_BLOCK_PX = real_on, real_block
 
 
 def _median_call(fn, repeats: int = 5) -> float:
@@ -325,7 +340,8 @@ def profile(args) -> dict:
     try:
         null = res["null_model_pipeline_s"]
         null["fine"] = timed("fine", gpu)
-        null["fine_host_blend"] = _host_blend(lambda: timed("fine", gpu), 1)[0]
+        with _pipeline(tensor_path=False, split=False):
+            null["fine_host_blend_unsplit"] = timed("fine", gpu)
         null["cascade_routing_off"] = timed("cascade", gpu, routing=False)
         null["cascade"] = timed("cascade", gpu)
     finally:
@@ -488,7 +504,8 @@ def _summary(res: dict) -> str:
         c, o = r["cascade_cuda"], r["cascade_cuda_overview_given"]
         lines.append(
             f"{r['cube']:8s} fine {r['fine_cuda']['mpx_per_s']:5.1f} Mpx/s "
-            f"({r['fine_cuda_host_blend']['tensor_path_speedup']:.2f}x the host-blend pipeline) = "
+            f"({r['fine_cuda_host_blend']['tensor_path_speedup']:.2f}x the host-blend, unsplit "
+            f"pipeline; {r['fine_cuda_unsplit']['block_speedup']:.2f}x unsplit) = "
             f"{r['speedup_over_cpu']:.2f}x the CPU's {r['fine_cpu']['threads']} threads; "
             f"mask = CPU mask on {100 * r['agreement_cuda_bf16_vs_cpu_fp32']:.2f} %; cascade "
             f"{o['speedup_over_fine_cuda']:.2f}x fine given the overview, "

@@ -112,3 +112,25 @@ def test_predict_tensor_checks_shapes():
     )
     with pytest.raises(ValueError, match=r"\(C, 3\) wavelengths"):
         fine.predict_tensor(t, wavelengths=wl[:2])
+
+
+def test_cuda_work_blocks_split_chunks_not_the_mask(cube, monkeypatch):
+    """On CUDA stage A works on blocks of at most ``CUDA_BLOCK_PX``: the chunks are split for
+    the model's work and the mask comes back, unchanged, in the input's chunks."""
+    calls: list[tuple] = []
+    real = core._stage_a
+
+    def counting(block, **kw):
+        calls.append(block.shape)
+        return real(block, **kw)
+
+    monkeypatch.setattr(core, "_stage_a", counting)
+    whole = cube.cloud.mask("fine", device="cpu")
+    ref = whole.values
+    assert len(calls) == 4  # 2 x 2 chunks of 512 px
+    calls.clear()
+    monkeypatch.setattr(core, "_work_block", lambda device, stride: 256)
+    split = cube.cloud.mask("fine", device="cpu")
+    assert split.chunks == whole.chunks == ((512, 512), (512, 512))
+    np.testing.assert_array_equal(split.values, ref)
+    assert len(calls) == 16  # 4 x 4 blocks of 256 px

@@ -27,7 +27,12 @@ from typing import Any
 import numpy as np
 
 from xcloud.errors import RadiometryError, XCloudWarning
-from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, inference_device
+from xcloud.inference.device import (
+    INFERENCE_LOCK,
+    configure_torch_threads,
+    inference_device,
+    resolve_device,
+)
 from xcloud.inference.tiling import aligned_chunks, tile_range, window
 from xcloud.models import CLASSES, NODATA, create_model, get_spec
 
@@ -74,6 +79,37 @@ class MaskJob:
 #: (288 px tiles, bf16, H200, numpy in and out) at 3.4 ms for 1 tile, 5.1 ms for 8, 6.6 ms for
 #: 16 and 72 ms for 64: 16 is the cheapest per tile.
 CUDA_BATCH = 16
+
+
+#: Edge (px, a multiple of the tile stride) of stage A's work blocks on a CUDA device: larger
+#: dask chunks are split for the model's work and the mask comes back in the input's chunks.
+#: On a GPU each block's host-side work (reading its halo, the copies, stage B) is what costs,
+#: and more, smaller blocks keep the threads busy while others wait for the model:
+#: ``benchmarks/gpu.py`` measures 1024 px chunks split and not split side by side.
+CUDA_BLOCK_PX = 512
+
+
+def _work_block(device: str, stride: int) -> int | None:
+    """Stage A's largest work block on ``device`` in px (None: the chunks as they are).
+
+    >>> _work_block("cuda", 256), _work_block("cuda:1", 384), _work_block("cpu", 256)
+    (512, 384, None)
+    """
+    if not device.startswith("cuda") or not CUDA_BLOCK_PX:
+        return None
+    return max(stride, CUDA_BLOCK_PX // stride * stride)
+
+
+def split_chunks(chunks: tuple[int, ...], size: int) -> tuple[int, ...]:
+    """Each chunk cut into pieces of at most ``size``.
+
+    >>> split_chunks((1024, 1024, 300), 512)
+    (512, 512, 512, 512, 300)
+    """
+    out: list[int] = []
+    for c in chunks:
+        out += [size] * (c // size) + ([c % size] if c % size else [])
+    return tuple(out)
 
 
 @dataclass(eq=False)  # compared by identity (list.remove): its fields are arrays
@@ -498,8 +534,11 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     in_chunks = x.chunks
     chunks = list(x.chunks)
     chunks[-3] = (x.shape[-3],)
+    work = _work_block(resolve_device(job.device), stride)
     for axis, dim in ((ay, "y"), (ax, "x")):
         chunks[axis] = work_chunks(x.chunks[axis], stride, h)
+        if work:
+            chunks[axis] = work_chunks(split_chunks(chunks[axis], work), stride, h)
         if len(x.chunks[axis]) > 1 and min(x.chunks[axis][:-1]) < stride:
             warnings.warn(
                 f"chunks of {min(x.chunks[axis][:-1])} px along {dim} are smaller than model "
