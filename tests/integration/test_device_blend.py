@@ -134,3 +134,14 @@ def test_cuda_work_blocks_split_chunks_not_the_mask(cube, monkeypatch):
     assert split.chunks == whole.chunks == ((512, 512), (512, 512))
     np.testing.assert_array_equal(split.values, ref)
     assert len(calls) == 16  # 4 x 4 blocks of 256 px
+
+
+def test_tensor_path_time_series(cube, monkeypatch, tensor_calls):
+    """Leading dims (time) go through the tensor path as the tile index ``i``."""
+    ts = xr.concat([cube, cube * 0.8 + 0.02], dim="time").chunk({"time": 2})
+    a = ts.cloud.mask("fine", device="cpu", probabilities=True).values
+    monkeypatch.setattr(core, "_on_device", lambda device, job: True)
+    b = ts.cloud.mask("fine", device="cpu", probabilities=True).values
+    assert sum(tensor_calls) == 32 and a.shape[0] == 2
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a[0], a[1])
