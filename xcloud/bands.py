@@ -31,6 +31,7 @@ from .errors import (
 )
 
 __all__ = [
+    "LEVELS",
     "Band",
     "Sensor",
     "ResolvedBand",
@@ -48,6 +49,9 @@ __all__ = [
     "s2_baseline_offset",
     "check_reflectance",
 ]
+
+#: Processing levels: ``"l1c"`` top-of-atmosphere and ``"l2a"`` surface reflectance.
+LEVELS: tuple[str, ...] = ("l1c", "l2a")
 
 #: Wavelengths outside this open interval (nm) are certainly a unit mistake (µm, or a band index).
 WAVELENGTH_RANGE: tuple[float, float] = (300.0, 15000.0)
@@ -389,7 +393,7 @@ def _build_catalogue() -> dict[str, Sensor]:
     )
     for stem, platform, centres in s2_variants:
         short = stem.replace("sentinel-", "s")  # s2, s2a, ...
-        for level in ("l1c", "l2a"):
+        for level in LEVELS:
             aliases = [f"{short}-{level}", f"{stem.replace('-', '')}-{level}"]
             if level == "l2a":
                 aliases += [short, stem, stem.replace("-", "")]

@@ -19,6 +19,7 @@ import xarray as xr
 
 from xcloud import __version__
 from xcloud.bands import (
+    LEVELS,
     ResolvedBand,
     Sensor,
     get_sensor,
@@ -236,10 +237,6 @@ def _level(sensor: Sensor | None, attrs: Mapping[str, Any], level: str | None) -
     if "l1" in pl:
         return "l1c"
     return None
-
-
-#: Processing levels :func:`mask` knows (``level=``).
-LEVELS = ("l1c", "l2a")
 
 
 def _check_keywords(

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from xcloud.bands import LEVELS
+
 #: Output class codes (CF ``flag_values``) and names (``flag_meanings``).
 CLASSES: dict[str, int] = {"clear": 0, "cloud": 1, "thin_cloud": 2, "cloud_shadow": 3}
 NODATA: int = 255
@@ -103,7 +105,7 @@ class ModelSpec:
     max_bands: int = 64
     tile_size: int = 256
     overlap: int = 32
-    levels: tuple[str, ...] = ("l1c", "l2a")
+    levels: tuple[str, ...] = LEVELS
     weights: str | None = None
     sha256: str | None = None
     licence: str = "unknown"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from xcloud.bands import LEVELS
 from xcloud.models._registry import _REGISTRY, WEIGHTS_DIR, register_model, weights_path
 from xcloud.models._spec import ModelSpec
 
@@ -195,7 +196,7 @@ COARSE_SPEC = ModelSpec(
     max_bands=14,
     tile_size=256,
     overlap=0,
-    levels=("l1c", "l2a"),
+    levels=LEVELS,
     weights=COARSE_WEIGHTS,
     sha256=COARSE_SHA256,
     licence=LICENCE,
@@ -231,7 +232,7 @@ def _register() -> None:
                 max_bands=14,
                 tile_size=288,
                 overlap=32,
-                levels=("l1c", "l2a"),
+                levels=LEVELS,
                 weights=FINE_WEIGHTS,
                 sha256=FINE_SHA256,
                 licence=LICENCE,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xcloud.bands import LEVELS
 from xcloud.models import ModelSpec, register_model
 
 BANDS_4 = ("blue", "green", "red", "nir")
@@ -56,7 +57,7 @@ class UkisPredictor:
 
     def predict(self, x, *, bands, wavelengths, level):
         nb = 6 if all(b in bands for b in BANDS_6) else 4
-        sess, order, mean, std = self._session(nb, level if level in ("l1c", "l2a") else "l1c")
+        sess, order, mean, std = self._session(nb, level if level in LEVELS else "l1c")
         idx = [bands.index(b) for b in order]
         inp = (x[:, idx].astype(np.float32) - mean) / std
         logits = sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(inp)})[0]
@@ -79,7 +80,7 @@ SPEC = register_model(
         optional_bands=("swir16", "swir22"),
         tile_size=256,  # the ONNX graphs are fixed at 256 x 256
         overlap=32,
-        levels=("l1c", "l2a"),
+        levels=LEVELS,
         licence="Apache-2.0 (ukis-csmask)",
         extra="peers",
         card={

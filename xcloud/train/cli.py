@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from xcloud.bands import LEVELS
 from xcloud.models.coarse import CELL, COARSE_CLASSES
 from xcloud.models.fine import FINE_CLASSES
 from xcloud.train.data import (
@@ -338,7 +339,7 @@ def finish_fine(
         "description": "SEnSeI spectral encoder + compact U-Net; any 3-14 bands with known wavelengths",
         "classes": list(FINE_CLASSES),
         "bands_seen": _bands_seen(),
-        "levels": ["l1c", "l2a"],
+        "levels": list(LEVELS),
         "tile_size": 288,
         "overlap": 32,
         "data": _data_card(train, val, summary.get("config", {}).get("source_weights")),
@@ -440,7 +441,7 @@ def run_coarse(
         ),
         "cell_rule": "nodata if all pixels nodata; cloudless if no valid pixel is cloud/thin; overcast if all are",
         "bands_seen": _bands_seen(),
-        "levels": ["l1c", "l2a"],
+        "levels": list(LEVELS),
         "data": _data_card(train, val, summary.get("config", {}).get("source_weights")),
         "training": summary,
         "validation_metrics": metrics,
