@@ -170,6 +170,9 @@ FINE_V14_SEED1 = dict(FINE_V14, seed=1, time_limit=None, out="runs/seed1/nosynth
 #: fine.v15 (candidate): fine.v14's recipe, a third draw (seed 2, step-exact), judged by the rule
 #: in docs/results/rules-2026-11-26/rule_v15.md, written before it ran.
 FINE_V15 = dict(FINE_V14, seed=2, time_limit=None, out="runs/seed2/nosynth_clear")
+#: fine.v17 (candidate): fine.v14's recipe, a fourth draw (seed 3, step-exact), judged by
+#: docs/results/rules-2026-11-26/rule_v17.md, written before it ran.
+FINE_V17 = dict(FINE_V14, seed=3, time_limit=None, out="runs/seed3/nosynth_clear")
 #: fine.v16 (candidate): fine.v13's and fine.v14's levers together (distill=3 and the clear
 #: scenes), judged by docs/results/rules-2026-11-26/rule_v16.md; seed 1 step-exact.
 FINE_V16 = dict(FINE_V13, source_weights=FINE_V14["source_weights"], out="runs/fine_v16")
@@ -244,6 +247,7 @@ CANDIDATES = {
     "fine-v15": (FINE_V15, "v15"),
     "fine-v16": (FINE_V16, "v16"),
     "fine-v16-seed1": (FINE_V16_SEED1, "v16s1"),
+    "fine-v17": (FINE_V17, "v17"),
 }
 SHIPPED_FINE = "fine-v12"
 #: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
