@@ -57,6 +57,9 @@ Biome cloud F1 and L8 Biome shadow F1 on the validation split:
 * ``fine-v16`` / ``fine-v16-seed1``: fine.v12's run with ``distill=3`` and the clear scenes
   (rule_v16.md): means 0.686 / 0.667, false alarms 5.5 % / 11.75 %; seed 1 over its bar
   (4.79 %); not shipped;
+* ``fine-v17``: fine.v14's recipe with seed 3 (rule_v17.md): mean 0.672, false alarms 1.47 %,
+  but 25.2 % of On Cloud N val's label-clear pixels called cloud or thin, over fine.v12's
+  23.4 %; not shipped;
 * ``coarse-v6``: coarse.v5 trained 9000 steps more: trusts 25.5 % of the validation cells at
   0.95 (coarse.v5 20.5 %) with 0.28 % disagreement (0.10 %), and fails the cascade's 99.5 %
   agreement with ``ring=0`` on the mixed mosaic (98.7 %, though the labels side with its
