@@ -1,0 +1,138 @@
+"""fine.v18 and fine.v19 (candidates, not shipped): the weight average of fine.v14's recipe's four
+training draws, and that average with a cloud-logit offset set on the training chips.
+
+* **fine.v18** (``docs/results/rules-2026-11-26/rule_v18.md``): every floating-point tensor of
+  the four draws' state dicts (fine.v14, fine.v14s1, fine.v15, fine.v17; all fine-tuned 3000 steps
+  from fine.v1, only the seed differs) averaged with equal weights in float64; integer tensors
+  from fine.v14.
+* **fine.v19** (``rule_v19.md``): fine.v18 with a constant ``b`` added to the cloud and thin-cloud
+  logits, folded into ``full_res.bias`` (FineNet's logits are ``upsample(head(d)) +
+  full_res(feats0)``, so the shift is exact). ``b`` is the smallest of 0.0, 0.1, ..., 3.0 whose
+  cloud recall on the *training* chips (On Cloud N and L8 Biome train, mean of the two pooled
+  recalls) reaches the four draws' mean; no validation data is used.
+
+Needs the four draws' exports (``benchmarks/train_default.py --only fine-v14 fine-v14-seed1
+fine-v15 fine-v17``). Writes ``runs/soup_v18/fine.v18.safetensors``, ``fine.v19.safetensors``
+and ``calib_v19.json``. Their numbers are in the fine card's ``experiments``.
+
+Run
+---
+    .venv/bin/python benchmarks/soup.py
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+DRAWS = (
+    "runs/fine_v14/export/fine.v14.safetensors",
+    "runs/seed1/nosynth_clear/export/fine.v14s1.safetensors",
+    "runs/seed2/nosynth_clear/export/fine.v15.safetensors",
+    "runs/seed3/nosynth_clear/export/fine.v17.safetensors",
+)
+OUT = Path("runs/soup_v18")
+#: the logit offsets tried for fine.v19, smallest first
+GRID = tuple(round(0.1 * i, 1) for i in range(31))
+
+
+def average(paths=DRAWS) -> dict:
+    """The uniform weight average of the state dicts in ``paths``."""
+    from safetensors.torch import load_file
+
+    sds = [load_file(p) for p in paths]
+    if any(sd.keys() != sds[0].keys() for sd in sds):
+        raise ValueError("the draws do not share one architecture")
+    out = {}
+    for k, v in sds[0].items():
+        if v.is_floating_point():
+            out[k] = (sum(sd[k].double() for sd in sds) / len(sds)).to(v.dtype)
+        else:
+            out[k] = v.clone()
+    return out
+
+
+def _train_logits(net, state: dict, data: dict) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    net.load_state_dict(state)
+    out: dict = {}
+    for k, scenes in data.items():
+        out[k] = []
+        for s in scenes:  # as xcloud.train.evaluate.predict_torch, logits kept
+            x = torch.from_numpy(s.image)[None]
+            h, w = x.shape[-2:]
+            ph, pw = (-h) % 32, (-w) % 32
+            if ph or pw:
+                x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+            with torch.inference_mode():
+                out[k].append(net(x, torch.from_numpy(s.wavelengths))[0, :, :h, :w].numpy())
+    return out
+
+
+def recall(logits: dict, data: dict, b: float = 0.0) -> tuple[float, list[float]]:
+    """Mean over the datasets of the pooled cloud recall with ``b`` added to the cloud and
+    thin-cloud logits."""
+    from xcloud.train.evaluate import Confusion
+
+    shift = np.array([0, b, b, 0], np.float32)[:, None, None]
+    per = []
+    for k, scenes in data.items():
+        conf = Confusion()
+        for s, lg in zip(scenes, logits[k], strict=True):
+            conf.add((lg + shift).argmax(0).astype(np.uint8), s.label)
+        per.append(conf.metrics()["cloud_recall"])
+    return float(np.mean(per)), per
+
+
+def main() -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from xcloud.models import create_model
+    from xcloud.train.data import load_l8biome, load_oncloudn
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(2)
+    OUT.mkdir(parents=True, exist_ok=True)
+    soup = average()
+    save_file(soup, str(OUT / "fine.v18.safetensors"))
+    data = {"oncloudn": load_oncloudn(split="train"), "l8biome": load_l8biome(split="train")}
+    net = copy.deepcopy(create_model("fine", "cpu").net).eval()
+    draw_r = []
+    for p in DRAWS:
+        r, per = recall(_train_logits(net, load_file(p), data), data)
+        draw_r.append(r)
+        print(f"{Path(p).name}: training-chip cloud recall {r:.4f} {np.round(per, 4).tolist()}")
+    target = float(np.mean(draw_r))
+    logits = _train_logits(net, soup, data)
+    trace, chosen = {}, None
+    for b in GRID:
+        r, per = recall(logits, data, b)
+        trace[b] = [r, *per]
+        print(f"fine.v18 + {b}: {r:.4f}")
+        if r >= target:
+            chosen = b
+            break
+    if chosen is None:
+        raise SystemExit(f"no offset up to {GRID[-1]} reaches the draws' recall {target:.4f}")
+    v19 = dict(soup)
+    bias = v19["full_res.bias"].clone()
+    bias[1] += chosen
+    bias[2] += chosen
+    v19["full_res.bias"] = bias
+    save_file(v19, str(OUT / "fine.v19.safetensors"))
+    calib = {"draw_r": draw_r, "target": target, "chosen": chosen, "trace": trace}
+    (OUT / "calib_v19.json").write_text(json.dumps(calib, indent=1))
+    print(
+        f"target {target:.4f}, b = {chosen}; wrote {OUT}/fine.v18.safetensors, fine.v19.safetensors"
+    )
+
+
+if __name__ == "__main__":
+    main()
