@@ -14,6 +14,10 @@ B. Overlap-add: each output chunk sums its own expanded block's core with the ``
 
 Every tile runs exactly once, and a pixel always sees the same tiles and weights, so the result
 does not depend on the chunking.
+
+On a CUDA device, stage A sends its block to the GPU once and cuts, fills, runs and blends the
+tiles there (:func:`_blend_on_device`, the same operations as the numpy path), and chunks larger
+than :data:`CUDA_BLOCK_PX` are split into work blocks of that size.
 """
 
 from __future__ import annotations
