@@ -216,6 +216,7 @@ def compute_overview(x, factor: int):
     ((3, 2, 2), [[0.0, 1.0], [1.0, 1.0]])
     """
     import dask.array as da
+    from dask.base import tokenize
 
     if not isinstance(x, da.Array):
         return _overview_block(np.asarray(x), factor)
@@ -229,9 +230,9 @@ def compute_overview(x, factor: int):
         tuple(math.ceil(c / factor) for c in x.chunks[-2]),
         tuple(math.ceil(c / factor) for c in x.chunks[-1]),
     )
-    return da.map_blocks(
-        _overview_block, x, factor, chunks=chunks, dtype=np.float32, name="xcloud-overview"
-    )
+    # map_blocks takes name= as the whole key name: it must say which cube and factor
+    name = f"xcloud-overview-{tokenize(x.name, factor)}"
+    return da.map_blocks(_overview_block, x, factor, chunks=chunks, dtype=np.float32, name=name)
 
 
 # --------------------------------------------------------------------------- routing
@@ -271,13 +272,15 @@ def _coarse_block(ov: np.ndarray, job: CascadeJob) -> np.ndarray:
 def _coarse_pass(ov, job: CascadeJob) -> np.ndarray:
     """Run the coarse model on an overview (numpy, or dask computed now: it is small)."""
     import dask.array as da
+    from dask.base import tokenize
 
     if not isinstance(ov, da.Array):
         return _coarse_block(np.asarray(ov, dtype=np.float32), job)
     c = CELL_OVERVIEW_PX
     ov = ov.rechunk({ov.ndim - 3: -1, ov.ndim - 2: -1, ov.ndim - 1: -1})
     chunks = ov.chunks[:-3] + ((6,), (math.ceil(ov.shape[-2] / c),), (math.ceil(ov.shape[-1] / c),))
-    grid = ov.map_blocks(_coarse_block, job, chunks=chunks, dtype=np.float32, name="xcloud-coarse")
+    name = f"xcloud-coarse-{tokenize(ov.name, job)}"
+    grid = ov.map_blocks(_coarse_block, job, chunks=chunks, dtype=np.float32, name=name)
     return np.asarray(grid.compute())
 
 

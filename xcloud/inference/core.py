@@ -517,6 +517,7 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     stage_b: dict[str, Any] = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
 
     import dask.array as da  # a core dependency
+    from dask.base import tokenize
 
     if not isinstance(x, da.Array):
         x = np.asarray(x)
@@ -571,8 +572,11 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
         tuple(c + 2 * h for c in x.chunks[ay]),
         tuple(c + 2 * h for c in x.chunks[ax]),
     )
+    # map_blocks takes name= as the whole key name, so it carries a token of everything the
+    # blocks depend on: without it two masks computed together shared their keys
+    token = tokenize(xo.name, job, stage_a["shape"], probabilities)
     acc = xo.map_blocks(
-        a_block, chunks=exp_chunks, dtype=np.float32, name=f"xcloud-{spec.name}-tiles"
+        a_block, chunks=exp_chunks, dtype=np.float32, name=f"xcloud-{spec.name}-tiles-{token}"
     )
     acc_o = da.overlap.overlap(acc, depth={ay: 2 * h, ax: 2 * h}, boundary=0) if h else acc
     if probabilities:
@@ -581,7 +585,7 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
             _stage_b,
             chunks=out_chunks,
             dtype=np.float16,
-            name=f"xcloud-{spec.name}-probs",
+            name=f"xcloud-{spec.name}-probs-{token}",
             **stage_b,
         )
         target = in_chunks[:-3] + ((k,),) + in_chunks[-2:]
@@ -592,7 +596,7 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
             chunks=out_chunks,
             dtype=np.uint8,
             drop_axis=x.ndim - 3,
-            name=f"xcloud-{spec.name}-mask",
+            name=f"xcloud-{spec.name}-mask-{token}",
             **stage_b,
         )
         target = in_chunks[:-3] + in_chunks[-2:]
