@@ -5,7 +5,9 @@ The cube is ``--size`` x ``--size`` px tiled from the real SEN12MS-CR patches in
 ``shared/data`` (cloudy and clear, 13 bands, 256 px; tiles repeat, with rotations, to reach the
 size), float reflectance in memory (numpy), so decoding is not timed. Each model takes what it
 needs from the same Dataset: ``fine`` / ``cascade`` all 13 bands (SEnSeI), ``ukis-csmask`` its 6
-bands, ``s2cloudless`` its 10. Models are loaded and warmed up before timing; the variants are
+bands, ``s2cloudless`` its 10. ``fine:bf16`` is ``fine`` with ``precision="bf16"`` (bf16 on the
+CPU; its mask's agreement with ``fine``'s is printed; whether this CPU has native bf16 is in the
+results). Models are loaded and warmed up before timing; the variants are
 interleaved over ``--repeats`` rounds and the median is reported, with ratios to ``fine`` (the
 first full-size round of a model is often slower than the rest, so use 3 rounds or more: the
 median of 2 is their mean). The figures in ``docs/models.md`` use ``--size 2048 --repeats 3``.
@@ -69,7 +71,12 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--models", nargs="+", default=["fine", "cascade", "ukis-csmask", "s2cloudless"])
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["fine", "fine:bf16", "cascade", "ukis-csmask", "s2cloudless"],
+        help="model names; NAME:PRECISION runs a model with precision=PRECISION",
+    )
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "speed.json"))
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -81,13 +88,20 @@ def main(argv: list[str] | None = None) -> dict:
     ds, n_src = cube(args.size)
     mpx = args.size * args.size / 1e6
     small = ds.isel(y=slice(0, 256), x=slice(0, 256))
+
+    def run(data, m):
+        name, _, precision = m.partition(":")
+        kw = {"precision": precision} if precision else {}
+        return np.asarray(data.cloud.mask(name, device="cpu", **kw))
+
     for m in args.models:  # load + warm up
-        small.cloud.mask(m, device="cpu")
+        run(small, m)
     times: dict[str, list[float]] = {m: [] for m in args.models}
+    masks: dict[str, np.ndarray] = {}
     for r in range(args.repeats):
         for m in args.models if r % 2 == 0 else args.models[::-1]:
             t = time.perf_counter()
-            np.asarray(ds.cloud.mask(m, device="cpu"))
+            masks[m] = run(ds, m)
             times[m].append(time.perf_counter() - t)
             print(f"  round {r} {m:12s} {times[m][-1]:7.1f} s", flush=True)
     med = {m: float(np.median(v)) for m, v in times.items()}
@@ -104,6 +118,17 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"fine is {med['ukis-csmask'] / base:.1f}x the speed of ukis-csmask (target >= 5x)")
     if base and "s2cloudless" in med:
         print(f"fine is {med['s2cloudless'] / base:.1f}x the speed of s2cloudless")
+    from xcloud.inference.device import native_bf16_cpu
+
+    agree = {
+        m: float((masks[m] == masks["fine"]).mean())
+        for m in args.models
+        if m.startswith("fine:") and "fine" in masks
+    }
+    for m, a in agree.items():
+        print(
+            f"{m} mask = fine's on {a:.2%} of pixels (native bf16 on this CPU: {native_bf16_cpu()})"
+        )
     res = {
         "machine": machine_info(),
         "size": args.size,
@@ -111,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": times,
         "median_seconds": med,
         "mpx_per_s": {m: mpx / s for m, s in med.items()},
+        "agreement_with_fine": agree,
+        "native_bf16_cpu": native_bf16_cpu(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1))

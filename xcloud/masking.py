@@ -39,7 +39,7 @@ from xcloud.errors import (
 )
 from xcloud.inference.cascade import CELL_OVERVIEW_PX, CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
-from xcloud.inference.device import resolve_device
+from xcloud.inference.device import PRECISIONS, resolve_device
 from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec
 from xcloud.models._registry import check_available
 
@@ -240,7 +240,17 @@ def _level(sensor: Sensor | None, attrs: Mapping[str, Any], level: str | None) -
 
 
 def _check_keywords(
-    variables: list[str], *, scale, offset, nodata, batch_size, probabilities, return_routing, level
+    variables: list[str],
+    *,
+    scale,
+    offset,
+    nodata,
+    batch_size,
+    probabilities,
+    return_routing,
+    level,
+    precision="auto",
+    spec: ModelSpec | None = None,
 ) -> None:
     """Refuse keyword values :func:`mask` cannot use, naming the value, the range and the fix."""
     rules = {  # name: (test of one number, what is expected)
@@ -277,6 +287,17 @@ def _check_keywords(
     for name, v in (("probabilities", probabilities), ("return_routing", return_routing)):
         if not isinstance(v, (bool, np.bool_)):
             raise ParameterError(f"{name}={v!r}: expected True or False")
+    if precision not in PRECISIONS:
+        raise ParameterError(
+            f"precision={precision!r}: expected one of {list(PRECISIONS)} ('auto': bf16 on CUDA, "
+            "fp32 elsewhere)"
+        )
+    if spec is not None and precision not in spec.precisions:
+        raise ParameterError(
+            f"precision={precision!r}: model {spec.name!r} runs in its own arithmetic and takes "
+            f"only {list(spec.precisions)}; precision= applies to xcloud's models "
+            "('fine', 'cascade')"
+        )
     if level is not None and (not isinstance(level, str) or level.lower() not in LEVELS):
         raise ParameterError(
             f"level={level!r}: expected 'l1c' (top-of-atmosphere reflectance) or 'l2a' (surface "
@@ -299,6 +320,7 @@ def mask(
     probabilities: bool = False,
     device: str = "auto",
     batch_size: int | None = None,
+    precision: str = "auto",
     route_threshold: float | None = None,
     routing: bool = True,
     ring: int = 1,
@@ -323,6 +345,7 @@ def mask(
     probabilities: bool = False,
     device: str = "auto",
     batch_size: int | None = None,
+    precision: str = "auto",
     route_threshold: float | None = None,
     routing: bool = True,
     ring: int = 1,
@@ -346,6 +369,7 @@ def mask(
     probabilities: bool = False,
     device: str = "auto",
     batch_size: int | None = None,
+    precision: str = "auto",
     route_threshold: float | None = None,
     routing: bool = True,
     ring: int = 1,
@@ -387,6 +411,13 @@ def mask(
     batch_size
         Tiles per model call (default 8 on CPU, 16 on GPU, where the tasks of one process
         share calls up to that many tiles).
+    precision
+        Arithmetic of xcloud's own models (``fine``, ``cascade``): ``"auto"`` (bf16 on CUDA,
+        fp32 elsewhere), ``"fp32"`` everywhere, or ``"bf16"`` on CUDA and on the CPU too. On a
+        CPU with native bf16 (AVX512-BF16 or AMX) ``"bf16"`` ran ``fine`` 1.2-1.3x faster on a
+        13-band Sentinel-2 cube (``benchmarks/speed.py``) and 1.6x on a 4-band one, with 99.3-99.6 %
+        of the pixels unchanged and validation scores within 0.001; on other CPUs it is slower
+        (a warning says so).
     route_threshold, routing, ring, overview_factor, overview, return_routing
         Cascade only (``model="cascade"``, see :mod:`xcloud.inference.cascade`). A coarse
         cell is filled without running the fine model when the coarse model is at least
@@ -436,6 +467,8 @@ def mask(
         probabilities=probabilities,
         return_routing=return_routing,
         level=level,
+        precision=precision,
+        spec=spec,
     )
     lvl = _level(sensor_obj, attrs, level)
     if lvl is not None and lvl not in spec.levels:
@@ -459,6 +492,7 @@ def mask(
         level=lvl,
         device=device,
         batch_size=batch_size,
+        precision=precision,
     )
     routed = None
     if not isinstance(routing, (bool, np.bool_)):
@@ -526,6 +560,7 @@ def mask(
             "flag_meanings": FLAG_MEANINGS,
         }
     out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj))
+    out.attrs["xcloud_precision"] = precision  # as asked: "auto" is bf16 on CUDA, fp32 elsewhere
     out = _with_crs(out, template)
     if routed is None:
         return out

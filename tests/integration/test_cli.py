@@ -69,4 +69,21 @@ def test_mask_refuses_bad_numbers_and_contradictory_flags(tmp_path, capsys):
               "--resume", "--overwrite"])  # fmt: skip
     with pytest.raises(SystemExit, match="--resume completes an interrupted --stac run"):
         main(["mask", str(SAMPLE_PATH), "--out", str(out), "--resume"])
+    with pytest.raises(SystemExit) as e:
+        main(["mask", str(SAMPLE_PATH), "--out", str(out), "--precision", "fp16"])
+    assert e.value.code == 2 and "invalid choice: 'fp16'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_mask_file_in_bf16(tmp_path):
+    from xcloud.data import SAMPLE_PATH
+
+    out = tmp_path / "m.zarr"
+    args = ["mask", str(SAMPLE_PATH), "--out", str(out), "--model", "fine"]
+    assert main([*args, "--precision", "bf16"]) == 0
+    m = xr.open_zarr(out)["cloud_mask"].load()
+    assert m.attrs["xcloud_model"] == "fine" and m.attrs["xcloud_precision"] == "bf16"
+    assert main([*args, "--overwrite"]) == 0
+    m32 = xr.open_zarr(out)["cloud_mask"].load()
+    assert m32.attrs["xcloud_precision"] == "auto"
+    assert (m32.values == m.values).mean() >= 0.98

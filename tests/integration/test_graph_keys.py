@@ -44,9 +44,9 @@ def test_masks_computed_together_keep_their_own_results(chip, model):
 
 
 def test_the_overview_and_coarse_pass_are_named_by_their_input(chip):
-    from xcloud.inference.cascade import compute_overview
-
     import dask.array as da
+
+    from xcloud.inference.cascade import compute_overview
 
     x = da.stack([chip[b].data for b in S2_BANDS]).rechunk({0: -1})
     a, b = compute_overview(x, 4), compute_overview(x * 0.5, 4)

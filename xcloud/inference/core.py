@@ -64,6 +64,7 @@ class MaskJob:
     level: str | None = None
     device: str = "auto"
     batch_size: int | None = None
+    precision: str = "auto"
 
     def __dask_tokenize__(self):
         spec = get_spec(self.model)
@@ -76,6 +77,7 @@ class MaskJob:
             self.level,
             self.device,
             self.batch_size,
+            self.precision,
         )
 
 
@@ -211,10 +213,14 @@ def _run_model(job: MaskJob, tiles, device: str):
     spec = model.spec
     batch = job.batch_size or (CUDA_BATCH if device.startswith("cuda") else 8)
     configure_torch_threads()
+    # only models that declare it take precision= (mask() refuses it for the others)
+    kw: dict[str, Any] = {} if job.precision == "auto" else {"precision": job.precision}
     if not isinstance(tiles, np.ndarray):
         wl = np.asarray(job.wavelengths, dtype=np.float32)
         run = model.predict_tensor  # type: ignore[attr-defined]  # (checked by _on_device)
-        parts = [run(tiles[i : i + batch], wavelengths=wl) for i in range(0, len(tiles), batch)]
+        parts = [
+            run(tiles[i : i + batch], wavelengths=wl, **kw) for i in range(0, len(tiles), batch)
+        ]
         return _cat(parts)
     out = []
     for i in range(0, len(tiles), batch):
@@ -224,6 +230,7 @@ def _run_model(job: MaskJob, tiles, device: str):
                 bands=job.bands,
                 wavelengths=np.asarray(job.wavelengths, dtype=np.float32),
                 level=job.level,
+                **kw,
             ).astype(np.float32, copy=False)
         )
     probs = (

@@ -93,6 +93,9 @@ class ModelSpec:
     stages
         For a cascade, the models it chains, ``(coarse, fine)``: :func:`xcloud.mask` routes
         with the first and segments with the second. Empty for ordinary models.
+    precisions
+        The ``precision=`` values the model's predictor takes (``"auto"`` only, unless its
+        ``predict`` accepts ``precision``: see :data:`xcloud.inference.device.PRECISIONS`).
     """
 
     name: str
@@ -112,6 +115,7 @@ class ModelSpec:
     extra: str | None = None
     card: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     stages: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = ("auto",)
 
     @property
     def spectral(self) -> bool:

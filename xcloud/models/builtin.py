@@ -11,12 +11,15 @@ Importing this module registers the models; torch is imported only when one is l
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from xcloud.bands import LEVELS
+from xcloud.errors import XCloudWarning
+from xcloud.inference.device import PRECISIONS
 from xcloud.models._registry import _REGISTRY, WEIGHTS_DIR, register_model, weights_path
 from xcloud.models._spec import ModelSpec
 
@@ -53,6 +56,10 @@ def _load_net(spec: ModelSpec, device: str, cls: type):
     return net
 
 
+#: Set once the bf16-without-native-support warning has been given in this process.
+_WARNED_BF16: list[bool] = []
+
+
 class _TorchPredictor:
     """Shared plumbing: numpy in, padding to the network's multiple, softmax, numpy out."""
 
@@ -61,7 +68,7 @@ class _TorchPredictor:
     def __init__(self, spec: ModelSpec, net, device: str) -> None:
         self.spec, self.net, self.device = spec, net, device
 
-    def _logits(self, x: np.ndarray, wavelengths: np.ndarray):
+    def _logits(self, x: np.ndarray, wavelengths: np.ndarray, precision: str = "auto"):
         import torch
 
         if x.ndim != 4:
@@ -75,12 +82,30 @@ class _TorchPredictor:
                 f"max nm, got shape {wl.shape}"
             )
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-        return self._forward(t, wl)
+        return self._forward(t, wl, precision)
 
-    def _forward(self, t, wl: np.ndarray):
-        """Logits of a float32 tensor ``(N, C, H, W)`` already on the model's device."""
+    def _forward(self, t, wl: np.ndarray, precision: str = "auto"):
+        """Logits of a float32 tensor ``(N, C, H, W)`` already on the model's device, in the
+        arithmetic of ``precision`` (:func:`~xcloud.inference.device.autocast_dtype`)."""
         import torch
         import torch.nn.functional as F
+
+        from xcloud.inference.device import autocast_dtype, native_bf16_cpu
+
+        dtype = autocast_dtype(self.device, precision)
+        if (
+            dtype is not None
+            and self.device == "cpu"
+            and not _WARNED_BF16
+            and not native_bf16_cpu()
+        ):
+            _WARNED_BF16.append(True)
+            warnings.warn(
+                "precision='bf16' on a CPU without native bf16 (AVX512-BF16 or AMX): torch "
+                "emulates it, which is slower than fp32; pass precision='auto' here",
+                XCloudWarning,
+                stacklevel=2,
+            )
 
         h, w = t.shape[-2:]
         ph, pw = (-h) % self.multiple, (-w) % self.multiple
@@ -89,8 +114,8 @@ class _TorchPredictor:
         if self.device == "cpu":
             t = t.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            if self.device.startswith("cuda"):
-                with torch.autocast("cuda", dtype=torch.bfloat16):
+            if dtype is not None:
+                with torch.autocast(self.device.partition(":")[0], dtype=dtype):
                     logits = self.net(t, torch.from_numpy(wl))
             else:
                 logits = self.net(t, torch.from_numpy(wl))
@@ -101,16 +126,22 @@ class FinePredictor(_TorchPredictor):
     """The ``fine`` model: per-pixel probabilities of clear / cloud / thin_cloud / cloud_shadow."""
 
     def predict(
-        self, x: np.ndarray, *, bands: tuple[str, ...], wavelengths: np.ndarray, level: str | None
+        self,
+        x: np.ndarray,
+        *,
+        bands: tuple[str, ...],
+        wavelengths: np.ndarray,
+        level: str | None,
+        precision: str = "auto",
     ) -> np.ndarray:
         """``(N, C, H, W)`` reflectance -> ``(N, 4, H, W)`` float32 probabilities."""
         import torch
 
-        logits, h, w = self._logits(x, wavelengths)
+        logits, h, w = self._logits(x, wavelengths, precision)
         probs = torch.softmax(logits, dim=1)[:, :, :h, :w]
         return np.ascontiguousarray(probs.cpu().numpy(), dtype=np.float32)
 
-    def predict_tensor(self, t, *, wavelengths: np.ndarray):
+    def predict_tensor(self, t, *, wavelengths: np.ndarray, precision: str = "auto"):
         """:meth:`predict` for a float32 tensor ``(N, C, H, W)`` already on the model's device;
         the probabilities stay there (float32). The CUDA pipeline blends tiles on the GPU with
         it (:func:`xcloud.inference.core._stage_a`)."""
@@ -122,7 +153,7 @@ class FinePredictor(_TorchPredictor):
                 f"model {self.spec.name!r} expects (N, C, H, W) tiles and (C, 3) wavelengths, "
                 f"got shapes {tuple(t.shape)} and {wl.shape}"
             )
-        logits, h, w = self._forward(t, wl)
+        logits, h, w = self._forward(t, wl, precision)
         return torch.softmax(logits, dim=1)[:, :, :h, :w]
 
 
@@ -233,6 +264,7 @@ def _register() -> None:
                 tile_size=288,
                 overlap=32,
                 levels=LEVELS,
+                precisions=PRECISIONS,
                 weights=FINE_WEIGHTS,
                 sha256=FINE_SHA256,
                 licence=LICENCE,
