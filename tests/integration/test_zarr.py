@@ -137,6 +137,22 @@ def test_resume_with_overwrite_is_refused_and_keeps_the_store(tmp_path):
     assert int(after["xcloud_done"].sum()) == 2 * 2 * 2
 
 
+def test_resume_in_another_precision_is_refused_and_keeps_the_store(tmp_path):
+    """A store's regions are all in one arithmetic: resuming a bf16 store in fp32 would mix them."""
+    from xcloud.io.pipeline import ModelMismatchError
+
+    ds = make_dataset(64, 64, time=2, chunks={"time": 1, "y": 32, "x": 32})
+    path = tmp_path / "m.zarr"
+    kw = dict(model="fine", progress=False)
+    before = xcloud.mask_to_zarr(ds, path, mask_kw={"precision": "bf16"}, **kw).load()
+    assert before.attrs["xcloud_precision"] == "bf16"
+    with pytest.raises(ModelMismatchError, match="xcloud_precision='bf16', this run has 'auto'"):
+        xcloud.mask_to_zarr(ds, path, resume=True, **kw)
+    xr.testing.assert_identical(before, xr.open_zarr(path).load())
+    again = xcloud.mask_to_zarr(ds, path, resume=True, mask_kw={"precision": "bf16"}, **kw)
+    assert again.attrs["xcloud_complete"] == 1
+
+
 def test_mask_kw_with_a_mask_is_refused(mask, tmp_path):
     from xcloud.errors import ParameterError
 

@@ -89,8 +89,10 @@ def _provenance(mask: xr.DataArray, items: list[str]) -> dict[str, Any]:
 
 def _check_resumable(path: str, prov: Mapping[str, Any], time_values) -> None:
     old = xr.open_zarr(path, consolidated=None).attrs
-    for key in ("xcloud_model", "xcloud_model_weights_sha256"):
-        if str(old.get(key)) != str(prov.get(key)):
+    # (stores written before precision= existed have no xcloud_precision: they were "auto")
+    for key in ("xcloud_model", "xcloud_model_weights_sha256", "xcloud_precision"):
+        default = "auto" if key == "xcloud_precision" else None
+        if str(old.get(key, default)) != str(prov.get(key, default)):
             raise ModelMismatchError(
                 f"the store {path} was written with {key}={old.get(key)!r}, this run has "
                 f"{prov.get(key)!r}; write to a new store, or pass overwrite=True to replace it"
