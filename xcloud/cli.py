@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xcloud.inference.device import PRECISIONS
+
 #: Preferred models for the demo, best first; the first one that runs here is used.
 DEMO_MODELS = ("cascade", "fine", "ukis-csmask")
 
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunks", type=_whole(1), default=1024, help="chunk size in pixels")
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="the models' arithmetic: auto (bf16 on CUDA, fp32 on CPU), fp32, or bf16 (also on "
         "the CPU: faster on CPUs with native bf16)",

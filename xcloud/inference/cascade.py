@@ -196,7 +196,7 @@ def _overview_block(block: np.ndarray, f: int) -> np.ndarray:
         valid = np.pad(valid, pad, constant_values=False)
         inside = np.pad(inside, pad, constant_values=False)
     hy, hx = (h + ph) // f, (w + pw) // f
-    if not valid.all():  # (a copy only where there is nodata: 20 % of the time of a clear cube)
+    if not valid.all():  # (the masked copy was a fifth of the pass on a cube without nodata)
         x = np.where(valid[..., None, :, :], x, np.float32(0))
     xs = x.reshape(*lead, c, hy, f, hx, f).sum(axis=(-3, -1))
     nv = valid.reshape(*lead, hy, f, hx, f).sum(axis=(-3, -1)).astype(np.float32)
