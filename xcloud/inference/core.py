@@ -108,15 +108,12 @@ def _work_block(device: str, stride: int) -> int | None:
 
 
 def split_chunks(chunks: tuple[int, ...], size: int) -> tuple[int, ...]:
-    """Each chunk cut into pieces of at most ``size``.
+    """Each chunk cut into pieces of at most ``size`` (:func:`regular_chunks` of each).
 
     >>> split_chunks((1024, 1024, 300), 512)
     (512, 512, 512, 512, 300)
     """
-    out: list[int] = []
-    for c in chunks:
-        out += [size] * (c // size) + ([c % size] if c % size else [])
-    return tuple(out)
+    return sum((regular_chunks(c, size) for c in chunks), ())
 
 
 @dataclass(eq=False)  # compared by identity (list.remove): its fields are arrays
