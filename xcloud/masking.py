@@ -248,9 +248,10 @@ def _check_keywords(
     batch_size,
     probabilities,
     return_routing,
+    routing,
     level,
-    precision="auto",
-    spec: ModelSpec | None = None,
+    precision,
+    spec: ModelSpec,
 ) -> None:
     """Refuse keyword values :func:`mask` cannot use, naming the value, the range and the fix."""
     rules = {  # name: (test of one number, what is expected)
@@ -284,15 +285,24 @@ def _check_keywords(
             f"batch_size={batch_size!r}: expected a whole number >= 1 (tiles per model call), or "
             "None for the device's default"
         )
-    for name, v in (("probabilities", probabilities), ("return_routing", return_routing)):
+    for name, v, expected in (
+        ("probabilities", probabilities, "True or False"),
+        ("return_routing", return_routing, "True or False"),
+        (
+            "routing",
+            routing,
+            "True (the default: route with the coarse model) or False (run the fine model "
+            "everywhere)",
+        ),
+    ):
         if not isinstance(v, (bool, np.bool_)):
-            raise ParameterError(f"{name}={v!r}: expected True or False")
+            raise ParameterError(f"{name}={v!r}: expected {expected}")
     if precision not in PRECISIONS:
         raise ParameterError(
             f"precision={precision!r}: expected one of {list(PRECISIONS)} ('auto': bf16 on CUDA, "
             "fp32 elsewhere)"
         )
-    if spec is not None and precision not in spec.precisions:
+    if precision not in spec.precisions:
         raise ParameterError(
             f"precision={precision!r}: model {spec.name!r} runs in its own arithmetic and takes "
             f"only {list(spec.precisions)}; precision= applies to xcloud's models "
@@ -466,6 +476,7 @@ def mask(
         batch_size=batch_size,
         probabilities=probabilities,
         return_routing=return_routing,
+        routing=routing,
         level=level,
         precision=precision,
         spec=spec,
@@ -495,11 +506,6 @@ def mask(
         precision=precision,
     )
     routed = None
-    if not isinstance(routing, (bool, np.bool_)):
-        raise ParameterError(
-            f"routing={routing!r}: expected True (the default: route with the coarse model) or "
-            "False (run the fine model everywhere)"
-        )
     if spec.stages:
         if overview is None and routing:  # without routing no overview is needed: read none
             overview = _stac_overview(obj, chosen, overview_factor)
