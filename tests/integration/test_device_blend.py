@@ -110,7 +110,7 @@ def test_predict_tensor_checks_shapes():
         p.numpy(),
         fine.predict(t.numpy(), bands=("blue", "green", "red"), wavelengths=wl, level="l2a"),
     )
-    with pytest.raises(ValueError, match=r"\(C, 3\) wavelengths"):
+    with pytest.raises(ValueError, match=r"wavelengths must be \(C, 3\) = \(3, 3\)"):
         fine.predict_tensor(t, wavelengths=wl[:2])
 
 

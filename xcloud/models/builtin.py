@@ -68,19 +68,25 @@ class _TorchPredictor:
     def __init__(self, spec: ModelSpec, net, device: str) -> None:
         self.spec, self.net, self.device = spec, net, device
 
+    def _checked_wavelengths(self, shape: tuple[int, ...], wavelengths) -> np.ndarray:
+        """``wavelengths`` as float32 ``(C, 3)`` for tiles of ``shape`` ``(N, C, H, W)``, or a
+        clear error naming the shapes."""
+        if len(shape) != 4:
+            raise ValueError(
+                f"model {self.spec.name!r} expects (N, C, H, W) tiles, got shape {tuple(shape)}"
+            )
+        wl = np.asarray(wavelengths, dtype=np.float32)
+        if wl.shape != (shape[1], 3):
+            raise ValueError(
+                f"model {self.spec.name!r}: wavelengths must be (C, 3) = ({shape[1]}, 3) min / "
+                f"centre / max nm, got shape {wl.shape}"
+            )
+        return wl
+
     def _logits(self, x: np.ndarray, wavelengths: np.ndarray, precision: str = "auto"):
         import torch
 
-        if x.ndim != 4:
-            raise ValueError(
-                f"model {self.spec.name!r} expects (N, C, H, W) tiles, got shape {x.shape}"
-            )
-        wl = np.asarray(wavelengths, dtype=np.float32)
-        if wl.shape != (x.shape[1], 3):
-            raise ValueError(
-                f"model {self.spec.name!r}: wavelengths must be (C, 3) = ({x.shape[1]}, 3) min / centre / "
-                f"max nm, got shape {wl.shape}"
-            )
+        wl = self._checked_wavelengths(x.shape, wavelengths)
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
         return self._forward(t, wl, precision)
 
@@ -147,12 +153,7 @@ class FinePredictor(_TorchPredictor):
         it (:func:`xcloud.inference.core._stage_a`)."""
         import torch
 
-        wl = np.asarray(wavelengths, dtype=np.float32)
-        if t.ndim != 4 or wl.shape != (t.shape[1], 3):
-            raise ValueError(
-                f"model {self.spec.name!r} expects (N, C, H, W) tiles and (C, 3) wavelengths, "
-                f"got shapes {tuple(t.shape)} and {wl.shape}"
-            )
+        wl = self._checked_wavelengths(tuple(t.shape), wavelengths)
         logits, h, w = self._forward(t, wl, precision)
         return torch.softmax(logits, dim=1)[:, :, :h, :w]
 
