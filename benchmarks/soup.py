@@ -57,22 +57,11 @@ def average(paths=DRAWS) -> dict:
 
 
 def _train_logits(net, state: dict, data: dict) -> dict:
-    import torch
-    import torch.nn.functional as F
+    """Logits of every training scene, as xcloud.train.evaluate.predict_torch makes them."""
+    from xcloud.train.evaluate import scene_logits
 
     net.load_state_dict(state)
-    out: dict = {}
-    for k, scenes in data.items():
-        out[k] = []
-        for s in scenes:  # as xcloud.train.evaluate.predict_torch, logits kept
-            x = torch.from_numpy(s.image)[None]
-            h, w = x.shape[-2:]
-            ph, pw = (-h) % 32, (-w) % 32
-            if ph or pw:
-                x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-            with torch.inference_mode():
-                out[k].append(net(x, torch.from_numpy(s.wavelengths))[0, :, :h, :w].numpy())
-    return out
+    return {k: [scene_logits(net, s).numpy() for s in scenes] for k, scenes in data.items()}
 
 
 def recall(logits: dict, data: dict, b: float = 0.0) -> tuple[float, list[float]]:

@@ -27,6 +27,7 @@ __all__ = [
     "format_table",
     "predict_torch",
     "predict_ukis",
+    "scene_logits",
 ]
 
 Predict = Callable[[Scene], np.ndarray]
@@ -90,24 +91,31 @@ def evaluate(predict: Predict, scenes: Iterable[Scene]) -> dict[str, float]:
     return conf.metrics()
 
 
-def predict_torch(model, *, threads: int = 2) -> Predict:
-    """A scene predictor for a :class:`~xcloud.models.fine.FineNet` (argmax of the logits,
-    padding the scene to a multiple of 32 by reflection)."""
+def scene_logits(model, scene: Scene):
+    """A :class:`~xcloud.models.fine.FineNet`'s logits ``(K, H, W)`` (a torch tensor) over a
+    whole scene, padded to a multiple of 32 by reflection."""
     import torch
     import torch.nn.functional as F
+
+    x = torch.from_numpy(scene.image)[None]
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % 32, (-w) % 32
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+    with torch.inference_mode():
+        return model(x, torch.from_numpy(scene.wavelengths))[0, :, :h, :w]
+
+
+def predict_torch(model, *, threads: int = 2) -> Predict:
+    """A scene predictor for a :class:`~xcloud.models.fine.FineNet` (argmax of
+    :func:`scene_logits`)."""
+    import torch
 
     torch.set_num_threads(threads)
     model.eval()
 
     def run(scene: Scene) -> np.ndarray:
-        x = torch.from_numpy(scene.image)[None]
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % 32, (-w) % 32
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-        with torch.inference_mode():
-            logits = model(x, torch.from_numpy(scene.wavelengths))
-        return logits[0, :, :h, :w].argmax(0).numpy().astype(np.uint8)
+        return scene_logits(model, scene).argmax(0).numpy().astype(np.uint8)
 
     return run
 
