@@ -60,6 +60,8 @@ Biome cloud F1 and L8 Biome shadow F1 on the validation split:
 * ``fine-v17``: fine.v14's recipe with seed 3 (rule_v17.md): mean 0.672, false alarms 1.47 %,
   but 25.2 % of On Cloud N val's label-clear pixels called cloud or thin, over fine.v12's
   23.4 %; not shipped;
+* ``fine-v20-seed4`` ... ``fine-v20-seed7``: four fresh draws of fine.v14's recipe (seeds 4-7),
+  averaged into fine.v20 by ``benchmarks/soup.py --version v20`` (rule_v20.md);
 * ``coarse-v6``: coarse.v5 trained 9000 steps more: trusts 25.5 % of the validation cells at
   0.95 (coarse.v5 20.5 %) with 0.28 % disagreement (0.10 %), and fails the cascade's 99.5 %
   agreement with ``ring=0`` on the mixed mosaic (98.7 %, though the labels side with its
@@ -176,6 +178,13 @@ FINE_V15 = dict(FINE_V14, seed=2, time_limit=None, out="runs/seed2/nosynth_clear
 #: fine.v17 (candidate): fine.v14's recipe, a fourth draw (seed 3, step-exact), judged by
 #: docs/results/rules-2026-11-26/rule_v17.md, written before it ran.
 FINE_V17 = dict(FINE_V14, seed=3, time_limit=None, out="runs/seed3/nosynth_clear")
+#: fine.v20's draws (candidate): fine.v14's recipe with seeds 4-7, step-exact, fresh draws for
+#: the weight average + logit offset of benchmarks/soup.py, judged by
+#: docs/results/rules-2026-11-26/rule_v20.md, written before they ran.
+FINE_V20_DRAWS = {
+    seed: dict(FINE_V14, seed=seed, time_limit=None, out=f"runs/seed{seed}/nosynth_clear")
+    for seed in (4, 5, 6, 7)
+}
 #: fine.v16 (candidate): fine.v13's and fine.v14's levers together (distill=3 and the clear
 #: scenes), judged by docs/results/rules-2026-11-26/rule_v16.md; seed 1 step-exact.
 FINE_V16 = dict(FINE_V13, source_weights=FINE_V14["source_weights"], out="runs/fine_v16")
@@ -251,6 +260,7 @@ CANDIDATES = {
     "fine-v16": (FINE_V16, "v16"),
     "fine-v16-seed1": (FINE_V16_SEED1, "v16s1"),
     "fine-v17": (FINE_V17, "v17"),
+    **{f"fine-v20-seed{k}": (c, f"v20s{k}") for k, c in FINE_V20_DRAWS.items()},
 }
 SHIPPED_FINE = "fine-v12"
 #: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
