@@ -25,8 +25,8 @@ from xcloud.models._spec import ModelSpec
 
 __all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
 
-FINE_WEIGHTS = "fine.v12.safetensors"
-FINE_SHA256 = "05806984bb0f0600bf2bbad569337c95c3b1f92298d1fa78f92896ba799cd47c"
+FINE_WEIGHTS = "fine.v20.safetensors"
+FINE_SHA256 = "db76e62c40860e2f9c87edbee98cb477e63b2b215ca653d63ddc61f906b09f32"
 COARSE_WEIGHTS = "coarse.v10.safetensors"
 COARSE_SHA256 = "5a9204b6fbb79131f297dec8e0f737b09ce371fa7cc9991fd028dae94c1f277e"
 #: Licence of the shipped weights: they derive from CC-BY-4.0 data (On Cloud N, SEN12MS-CR),
