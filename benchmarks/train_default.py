@@ -4,22 +4,32 @@ Run
 ---
     nice -n 10 .venv/bin/python benchmarks/train_default.py [--data DIR] [--export DIR]
 
-The shipped ``fine`` (``fine.v12``) is the end of a chain of runs, each initialised from the one
-before; the full run repeats the chain and then trains ``coarse`` on it:
+The shipped ``fine`` (``fine.v20``) is the weight average of four runs that start from one
+run before them; the full run repeats the chain and then trains ``coarse``:
 
 1. ``fine.v1``: from scratch on On Cloud N train, L8 Biome train and synthetic composites
    (2100 s budget);
-2. ``fine.v12``: fine.v1 fine-tuned (3000 steps) on the On Cloud N chips whose labels agree
-   with their own imagery (:func:`xcloud.train.data.split_noisy_labels` rejects 17 of 24, which
-   stay in as teacher-only scenes), L8 Biome with its partial shadow labels read as such
+2. ``fine.v12`` (shipped before fine.v20; ``coarse``'s targets come from it): fine.v1
+   fine-tuned (3000 steps) on the On Cloud N chips whose labels agree with their own imagery
+   (:func:`xcloud.train.data.split_noisy_labels` rejects 17 of 24, which stay in as
+   teacher-only scenes), L8 Biome with its partial shadow labels read as such
    (:func:`xcloud.train.data.mark_unlabelled_shadow`: in the 5 crops that label cloud but no
    shadow, "clear" means "clear or shadow") and unlabelled scenes, with distillation from
-   ukis-csmask at equal class weights. It is fine.v6's run (shipped before it) without the
-   synthetic composites (run directory ``runs/fine_v6_nosynth``);
-3. ``coarse.v10``: the routing classifier distilled from fine.v12 (targets are fine's own
+   ukis-csmask at equal class weights. It is fine.v6's run without the synthetic composites
+   (run directory ``runs/fine_v6_nosynth``);
+3. ``fine-v20-seed4`` ... ``fine-v20-seed7``: four draws of fine.v14's recipe (fine.v12's run
+   plus plain clear scenes labelled all clear, source weight 0.15), seeds 4-7, step-exact,
+   each from fine.v1;
+4. ``fine-v20``: ``benchmarks/soup.py --version v20``: the four draws' weights averaged, plus
+   0.2 on the cloud and thin-cloud logits (the smallest offset whose cloud recall on the
+   training chips reaches the draws' mean); the result is copied to ``--export`` and its sha256
+   compared with the pinned one (the card, with the shipping rule's measurements, is not
+   rewritten: docs/results/rules-2026-11-26/rule_v20.md);
+5. ``coarse.v10``: the routing classifier distilled from fine.v12 (targets are fine's own
    predictions, :mod:`xcloud.train.routing`), factor-4 overview (720 s budget), trained without
    the whole Landsat 8 scene that ``benchmarks/cascade.py`` measures (``l8scene``): coarse.v8's
-   recipe (coarse.v8 was fine.v6's router).
+   recipe (coarse.v8 was fine.v6's router). Its ``route_threshold`` was re-selected against
+   fine.v20 by the card rule (0.6).
 
 Candidates (``--only <name>``, exported under ``runs/<run>/export``; numbers in the fine card's
 ``experiments``). The criterion, fixed before comparing, is the mean of On Cloud N cloud F1, L8
@@ -60,8 +70,6 @@ Biome cloud F1 and L8 Biome shadow F1 on the validation split:
 * ``fine-v17``: fine.v14's recipe with seed 3 (rule_v17.md): mean 0.672, false alarms 1.47 %,
   but 25.2 % of On Cloud N val's label-clear pixels called cloud or thin, over fine.v12's
   23.4 %; not shipped;
-* ``fine-v20-seed4`` ... ``fine-v20-seed7``: four fresh draws of fine.v14's recipe (seeds 4-7),
-  averaged into fine.v20 by ``benchmarks/soup.py --version v20`` (rule_v20.md);
 * ``coarse-v6``: coarse.v5 trained 9000 steps more: trusts 25.5 % of the validation cells at
   0.95 (coarse.v5 20.5 %) with 0.28 % disagreement (0.10 %), and fails the cascade's 99.5 %
   agreement with ``ring=0`` on the mixed mosaic (98.7 %, though the labels side with its
@@ -236,7 +244,11 @@ COARSE_V10_SEED1 = dict(COARSE_V10, seed=1, out="runs/coarse_v10_seed1")
 COARSE_V11 = dict(COARSE_V10, out="runs/coarse_v11")
 
 #: stage -> (config, version); the chain of the full run, in order
-FINE = {"fine-v1": (FINE_V1, "v1"), "fine-v12": (FINE_V12, "v12")}
+FINE = {
+    "fine-v1": (FINE_V1, "v1"),
+    "fine-v12": (FINE_V12, "v12"),
+    **{f"fine-v20-seed{k}": (c, f"v20s{k}") for k, c in FINE_V20_DRAWS.items()},
+}
 CANDIDATES = {
     "fine-v6": (FINE_V6, "v6"),
     "fine-v12-seed1": (FINE_V12_SEED1, "v12s1"),
@@ -260,12 +272,12 @@ CANDIDATES = {
     "fine-v16": (FINE_V16, "v16"),
     "fine-v16-seed1": (FINE_V16_SEED1, "v16s1"),
     "fine-v17": (FINE_V17, "v17"),
-    **{f"fine-v20-seed{k}": (c, f"v20s{k}") for k, c in FINE_V20_DRAWS.items()},
 }
-SHIPPED_FINE = "fine-v12"
+#: the stage that averages the draws into the shipped fine (benchmarks/soup.py)
+SHIPPED_FINE = "fine-v20"
 #: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
 #: --export for the shipped fine); "coarse" is the shipped one
-_FINE_V12_W = "{export}/fine.v12.safetensors"
+_FINE_V12_W = "runs/fine_v6_nosynth/export/fine.v12.safetensors"
 _FINE_V6_W = "runs/fine_v6/export/fine.v6.safetensors"
 _FINE_V11_W = "runs/fine_v11/export/fine.v11.safetensors"
 _FINE_V14_W = "runs/fine_v14/export/fine.v14.safetensors"
@@ -283,17 +295,45 @@ COARSE_CANDIDATES = {"coarse": (COARSE_V10, "v10", _FINE_V12_W),
                      "coarse-v11": (COARSE_V11, "v11", _FINE_V14_W)}  # fmt: skip
 
 
+def _average_draws(export: str) -> None:
+    """fine.v20: benchmarks/soup.py's average + offset of the four draws, copied to ``export``;
+    its sha256 is compared with the one xcloud pins."""
+    import hashlib
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import soup
+
+    from xcloud.models.builtin import FINE_SHA256, FINE_WEIGHTS
+
+    soup.main(["--version", "v20"])
+    _, out, _, name = soup.VERSIONS["v20"]
+    dst = Path(export) / FINE_WEIGHTS
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / f"{name}.safetensors", dst)
+    digest = hashlib.sha256(dst.read_bytes()).hexdigest()
+    same = "the pinned one" if digest == FINE_SHA256 else f"NOT the pinned {FINE_SHA256}"
+    print(f"{dst}: sha256 {digest}, {same} (the card is not rewritten)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None)
     p.add_argument("--export", default="xcloud/models/weights")
-    p.add_argument("--only", choices=[*FINE, *CANDIDATES, *COARSE_CANDIDATES], default=None)
+    p.add_argument(
+        "--only", choices=[*FINE, SHIPPED_FINE, *CANDIDATES, *COARSE_CANDIDATES], default=None
+    )
     p.add_argument("--init", default=None, help="weights to start a fine stage from")
     p.add_argument("--resume", action="store_true")
     args = p.parse_args()
     t0 = time.perf_counter()
-    stages = [args.only] if args.only else [*FINE, "coarse"]
+    stages = [args.only] if args.only else [*FINE, SHIPPED_FINE, "coarse"]
     for stage in stages:
+        if stage == SHIPPED_FINE:
+            _average_draws(args.export)
+            continue
         if stage in COARSE_CANDIDATES:
             conf, version, fine_weights = COARSE_CANDIDATES[stage]
             shipped = stage == "coarse"
@@ -309,7 +349,7 @@ def main() -> None:
         conf = dict(conf)
         if args.init:
             conf["init"] = args.init
-        export = args.export if stage == SHIPPED_FINE else f"{conf['out']}/export"
+        export = f"{conf['out']}/export"
         run_fine(
             TrainConfig(**conf, resume=args.resume),
             data_root=args.data,
