@@ -164,8 +164,9 @@ FINE_V11 = dict(FINE_V6, distill=3.0, out="runs/fine_v11")
 FINE_V11_SEED1 = dict(FINE_V11, seed=1, time_limit=None, out="runs/seed1/distill3")
 #: Ablation: fine.v6's run without label cleaning.
 FINE_V6_NOCLEAN = dict(FINE_V6, clean_labels=(), out="runs/fine_v6_noclean")
-#: fine.v12 (shipped): fine.v6's run without the synthetic composites (their batches go to the
-#: other sources in proportion); seed 1 step-exact, as ``runs/seed1/partial_shadow`` (fine.v6's
+#: fine.v12 (shipped before fine.v20; coarse.v10 is distilled from it): fine.v6's run without
+#: the synthetic composites (their batches go to the other sources in proportion); seed 1
+#: step-exact, as ``runs/seed1/partial_shadow`` (fine.v6's
 #: recipe with seed 1), the pair that decided it.
 FINE_V12 = dict(FINE_V6, source_weights={**FINE_V6["source_weights"], "synthetic": 0.0},
                 out="runs/fine_v6_nosynth")  # fmt: skip
