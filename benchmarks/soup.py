@@ -47,7 +47,7 @@ VERSIONS = {
     "v19": (DRAWS, Path("runs/soup_v18"), "fine.v18", "fine.v19"),
     "v20": (DRAWS_V20, Path("runs/soup_v20"), "fine.v20-average", "fine.v20"),
 }
-#: the logit offsets tried for fine.v19, smallest first
+#: the logit offsets tried for the offset model (fine.v19, fine.v20), smallest first
 GRID = tuple(round(0.1 * i, 1) for i in range(31))
 
 

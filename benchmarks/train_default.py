@@ -276,8 +276,8 @@ CANDIDATES = {
 }
 #: the stage that averages the draws into the shipped fine (benchmarks/soup.py)
 SHIPPED_FINE = "fine-v20"
-#: coarse stage -> (config, version, fine model whose predictions are its targets, relative to
-#: --export for the shipped fine); "coarse" is the shipped one
+#: coarse stage -> (config, version, fine model whose predictions are its targets); "coarse" is
+#: the shipped one (distilled from fine.v12, exported to its run directory by the full run)
 _FINE_V12_W = "runs/fine_v6_nosynth/export/fine.v12.safetensors"
 _FINE_V6_W = "runs/fine_v6/export/fine.v6.safetensors"
 _FINE_V11_W = "runs/fine_v11/export/fine.v11.safetensors"
