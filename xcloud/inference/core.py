@@ -338,11 +338,7 @@ def _stage_a(
             tiles = _fill_nodata(
                 np.stack([filled[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
             )
-            probs = _predict(job, tiles)
-            w = window(tile, overlap)
-            for (i, y, xx), p in zip(origins, probs, strict=True):
-                acc[i, :n_classes, y : y + tile, xx : xx + tile] += p * w
-                acc[i, n_classes, y : y + tile, xx : xx + tile] += w
+            _overlap_add(acc, origins, _predict(job, tiles), window(tile, overlap), tile)
         acc = acc[crop]
     # mark nodata pixels: NaN weight survives the overlap-add and becomes 255
     acc[:, n_classes][~valid_p[crop[0], crop[2], crop[3]]] = np.nan
@@ -373,10 +369,18 @@ def _blend_on_device(
     probs = _predict(job, tiles)
     w = torch.from_numpy(window(tile, overlap)).to(device)
     acc = torch.zeros((x.shape[0], n_classes + 1) + tuple(x.shape[-2:]), device=device)
-    for (i, y, xx), p in zip(origins, probs, strict=True):
-        acc[i, :n_classes, y : y + tile, xx : xx + tile] += p * w
-        acc[i, n_classes, y : y + tile, xx : xx + tile] += w
+    _overlap_add(acc, origins, probs, w, tile)
     return acc[crop].cpu().numpy()
+
+
+def _overlap_add(acc, origins: list[tuple[int, int, int]], probs, w, tile: int) -> None:
+    """Add each tile's probabilities times the blending window ``w`` into ``acc`` ``(n, K + 1,
+    H, W)`` at its origin ``(i, y, x)``, and ``w`` into the last channel (the weight); numpy
+    arrays or tensors alike (the numpy path and :func:`_blend_on_device`)."""
+    k = acc.shape[1] - 1
+    for (i, y, xx), p in zip(origins, probs, strict=True):
+        acc[i, :k, y : y + tile, xx : xx + tile] += p * w
+        acc[i, k, y : y + tile, xx : xx + tile] += w
 
 
 def _segments(c: int, h: int) -> list[tuple[slice, slice]]:
