@@ -13,6 +13,21 @@ from xcloud.models import ModelSpec, register_model
 DATA = Path(__file__).parent / "data"
 S2_BANDS = ("B02", "B03", "B04", "B08")
 
+
+def count_calls(monkeypatch, cls: type, method: str) -> list[int]:
+    """Wrap ``cls.method`` (a predictor's ``predict`` or ``predict_tensor``) for one test so that
+    it records the number of tiles of each call; returns that list."""
+    calls: list[int] = []
+    real = getattr(cls, method)
+
+    def counting(self, x, **kw):
+        calls.append(len(x))
+        return real(self, x, **kw)
+
+    monkeypatch.setattr(cls, method, counting)
+    return calls
+
+
 #: A tiny deterministic model: fast enough for exact-equality and property tests.
 TEST_MODEL = "xcloud-test-box"
 

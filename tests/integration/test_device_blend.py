@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S2_BANDS
+from conftest import S2_BANDS, count_calls
 
 import xcloud  # noqa: F401
 from xcloud.inference import core
@@ -35,15 +35,7 @@ def cube(oncloudn_chip) -> xr.Dataset:
 @pytest.fixture
 def tensor_calls(monkeypatch):
     """The tensor path switched on for the CPU; counts its model calls."""
-    calls: list[int] = []
-    real = builtin.FinePredictor.predict_tensor
-
-    def counting(self, t, **kw):
-        calls.append(len(t))
-        return real(self, t, **kw)
-
-    monkeypatch.setattr(builtin.FinePredictor, "predict_tensor", counting)
-    return calls
+    return count_calls(monkeypatch, builtin.FinePredictor, "predict_tensor")
 
 
 def _both(ds: xr.Dataset, monkeypatch, tensor_calls, **kw):

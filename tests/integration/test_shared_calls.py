@@ -15,7 +15,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S2_BANDS
+from conftest import S2_BANDS, count_calls
 
 import xcloud  # noqa: F401
 from xcloud.inference import core
@@ -30,16 +30,8 @@ FINE = MaskJob("fine", ("blue", "green", "red", "nir"), WL, "l2a", device="cpu")
 @pytest.fixture
 def shared(monkeypatch):
     """Sharing switched on for the CPU; counts the model calls and their batch sizes."""
-    calls: list[int] = []
-    real = builtin.FinePredictor.predict
-
-    def counting(self, x, **kw):
-        calls.append(len(x))
-        return real(self, x, **kw)
-
     monkeypatch.setattr(core, "_coalesce", lambda device: True)
-    monkeypatch.setattr(builtin.FinePredictor, "predict", counting)
-    return calls
+    return count_calls(monkeypatch, builtin.FinePredictor, "predict")
 
 
 def _tiles(n: int, seed: int) -> np.ndarray:
