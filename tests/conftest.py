@@ -14,6 +14,19 @@ DATA = Path(__file__).parent / "data"
 S2_BANDS = ("B02", "B03", "B04", "B08")
 
 
+def mirrored_chip(chip: xr.Dataset, mirrors: int, chunk: int) -> xr.Dataset:
+    """The On Cloud N ``chip`` (the ``oncloudn_chip`` fixture, 256 px) as float32 reflectance,
+    joined to its mirror image ``mirrors`` times, along x then y alternately (2: 512 x 512 px,
+    4: 1024 x 1024 px), in chunks of ``chunk`` px."""
+    x = np.stack([chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
+    for axis in (-1, -2, -1, -2)[:mirrors]:
+        x = np.concatenate([x, np.flip(x, axis)], axis=axis)
+    return xr.Dataset(
+        {b: (("y", "x"), x[i]) for i, b in enumerate(S2_BANDS)},
+        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
+    ).chunk({"y": chunk, "x": chunk})
+
+
 def count_calls(monkeypatch, cls: type, method: str) -> list[int]:
     """Wrap ``cls.method`` (a predictor's ``predict`` or ``predict_tensor``) for one test so that
     it records the number of tiles of each call; returns that list."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S2_BANDS, count_calls
+from conftest import S2_BANDS, count_calls, mirrored_chip
 
 import xcloud  # noqa: F401
 from xcloud.inference import core
@@ -23,13 +23,7 @@ from xcloud.models import builtin, create_model
 @pytest.fixture
 def cube(oncloudn_chip) -> xr.Dataset:
     """The 256 px chip mirrored to 1024 x 1024 px, reflectance, chunks of 512 px."""
-    x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
-    for axis in (-1, -2, -1, -2):
-        x = np.concatenate([x, np.flip(x, axis)], axis=axis)
-    return xr.Dataset(
-        {b: (("y", "x"), x[i]) for i, b in enumerate(S2_BANDS)},
-        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
-    ).chunk({"y": 512, "x": 512})
+    return mirrored_chip(oncloudn_chip, 4, 512)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S2_BANDS
+from conftest import S2_BANDS, mirrored_chip
 
 import xcloud  # noqa: F401
 
@@ -17,11 +17,7 @@ import xcloud  # noqa: F401
 @pytest.fixture(scope="module")
 def chip(oncloudn_chip) -> xr.Dataset:
     """The real 256 px On Cloud N chip as reflectance, chunks of 128 px."""
-    x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
-    return xr.Dataset(
-        {b: (("y", "x"), x[i]) for i, b in enumerate(S2_BANDS)},
-        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
-    ).chunk({"y": 128, "x": 128})
+    return mirrored_chip(oncloudn_chip, 0, 128)
 
 
 @pytest.mark.parametrize("model", ["fine", "cascade"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S2_BANDS
+from conftest import mirrored_chip
 
 import xcloud  # noqa: F401
 from xcloud.errors import ParameterError
@@ -20,13 +20,7 @@ from xcloud.inference.device import autocast_dtype, native_bf16_cpu
 @pytest.fixture(scope="module")
 def chip(oncloudn_chip) -> xr.Dataset:
     """The 256 px chip mirrored to 512 x 512 px, reflectance, chunks of 256 px."""
-    x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
-    for axis in (-1, -2):
-        x = np.concatenate([x, np.flip(x, axis)], axis=axis)
-    return xr.Dataset(
-        {b: (("y", "x"), x[i]) for i, b in enumerate(S2_BANDS)},
-        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
-    ).chunk({"y": 256, "x": 256})
+    return mirrored_chip(oncloudn_chip, 2, 256)
 
 
 def test_fp32_is_the_cpu_default_bit_for_bit(chip):

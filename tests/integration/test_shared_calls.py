@@ -14,8 +14,7 @@ import time
 import dask
 import numpy as np
 import pytest
-import xarray as xr
-from conftest import S2_BANDS, count_calls
+from conftest import count_calls, mirrored_chip
 
 import xcloud  # noqa: F401
 from xcloud.inference import core
@@ -103,13 +102,7 @@ def test_a_failed_shared_call_reaches_every_task_in_it(shared, monkeypatch):
 
 
 def test_cascade_masks_unchanged_when_units_share_calls(oncloudn_chip, shared, monkeypatch):
-    x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
-    for axis in (-1, -2, -1, -2):  # mirror images to 1024 x 1024 px: 16 one-tile units
-        x = np.concatenate([x, np.flip(x, axis)], axis=axis)
-    ds = xr.Dataset(
-        {b: (("y", "x"), x[i]) for i, b in enumerate(S2_BANDS)},
-        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
-    ).chunk({"y": 256, "x": 256})
+    ds = mirrored_chip(oncloudn_chip, 4, 256)  # 1024 x 1024 px: 16 one-tile units
     with dask.config.set(scheduler="threads", num_workers=4):
         off_shared = ds.cloud.mask("cascade", routing=False, device="cpu").values
         casc_shared = ds.cloud.mask("cascade", device="cpu").values
