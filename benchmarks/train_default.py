@@ -299,7 +299,6 @@ COARSE_CANDIDATES = {"coarse": (COARSE_V10, "v10", _FINE_V12_W),
 def _average_draws(export: str) -> None:
     """fine.v20: benchmarks/soup.py's average + offset of the four draws, copied to ``export``;
     its sha256 is compared with the one xcloud pins."""
-    import hashlib
     import shutil
     import sys
     from pathlib import Path
@@ -307,6 +306,7 @@ def _average_draws(export: str) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import soup
 
+    from xcloud.models._registry import sha256_file
     from xcloud.models.builtin import FINE_SHA256, FINE_WEIGHTS
 
     soup.main(["--version", "v20"])
@@ -314,7 +314,7 @@ def _average_draws(export: str) -> None:
     dst = Path(export) / FINE_WEIGHTS
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(out / f"{name}.safetensors", dst)
-    digest = hashlib.sha256(dst.read_bytes()).hexdigest()
+    digest = sha256_file(dst)
     same = "the pinned one" if digest == FINE_SHA256 else f"NOT the pinned {FINE_SHA256}"
     print(f"{dst}: sha256 {digest}, {same} (the card is not rewritten)")
 
