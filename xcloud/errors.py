@@ -22,6 +22,9 @@ __all__ = [
     "DimensionError",
     "MissingDependencyError",
     "StoreExistsError",
+    "StoreLockedError",
+    "StoreTakenError",
+    "StoreCorruptError",
     "ModelUnavailableError",
     "DataTypeError",
     "ParameterError",
@@ -80,7 +83,20 @@ class MissingDependencyError(XCloudError, ImportError):
 
 
 class StoreExistsError(XCloudError, FileExistsError):
-    """A Zarr store exists and overwriting it was not asked for."""
+    """A Zarr store exists and overwriting it was not asked for, or the path holds files that
+    xcloud did not write (which it never deletes)."""
+
+
+class StoreLockedError(XCloudError, RuntimeError):
+    """Another run holds the store's writer lock."""
+
+
+class StoreTakenError(XCloudError, RuntimeError):
+    """Another run took the store over while this one was writing it; this one stops."""
+
+
+class StoreCorruptError(XCloudError, ValueError):
+    """A store's metadata cannot be read, so nothing in it can be trusted or resumed."""
 
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:

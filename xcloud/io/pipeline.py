@@ -4,14 +4,26 @@ The store records which regions are complete in a small ``xcloud_done`` array (o
 time step and chunk, one Zarr chunk each). A region's flag is set only after its mask data and
 its pixel counts are written, so a run killed at any moment never leaves a region that looks
 complete but is not, and ``resume=True`` recomputes exactly the regions whose flag is unset.
+
+Each region is one or more whole storage chunks (never part of one), so concurrent region
+writes never read-modify-write the same chunk. One run writes a store at a time: it holds a
+lock file in the store (local paths) and its run id in the store's attributes, which every
+region write checks, so a run whose store was taken over stops instead of mixing its regions
+into another run's output.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import os
+import socket
+import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +32,39 @@ import xarray as xr
 
 from xcloud.errors import (
     ParameterError,
+    StoreCorruptError,
     StoreExistsError,
+    StoreLockedError,
+    StoreTakenError,
     XCloudError,
+    XCloudWarning,
     did_you_mean,
     is_whole,
 )
-from xcloud.io.zarr import store_exists, to_zarr
+from xcloud.io.zarr import check_target, local_path, regular_chunks, store_exists, to_zarr
 
-__all__ = ["mask_to_zarr", "Region", "ModelMismatchError", "DONE_VAR", "COUNTS_VAR"]
+__all__ = [
+    "mask_to_zarr",
+    "Region",
+    "ModelMismatchError",
+    "StoreCorruptError",
+    "StoreLockedError",
+    "StoreTakenError",
+    "DONE_VAR",
+    "COUNTS_VAR",
+    "LOCK_SUFFIX",
+    "lock_path",
+]
 
 DONE_VAR = "xcloud_done"
 COUNTS_VAR = "xcloud_counts"
+#: Suffix of the writer's lock file beside a local store (``mask.zarr.xcloud-lock``), removed
+#: when the run ends; beside, not inside, so that Zarr never sees a foreign file in the store.
+LOCK_SUFFIX = ".xcloud-lock"
+#: Attribute holding the id of the run that writes the store (removed once it is complete).
+RUN_ID = "xcloud_run_id"
+#: Provenance that may differ between the run that started a store and the one that resumes it.
+_NOT_COMPARED = ("xcloud_version", "xcloud_complete", RUN_ID)
 #: Columns of ``xcloud_counts``: pixels that are cloud or thin cloud, nodata, all.
 COUNT_NAMES = ("cloudy", "nodata", "total")
 
@@ -66,44 +100,236 @@ def _bounds(chunks: tuple[int, ...]) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
-def _write_region(block: np.ndarray, path: str, t: int, y: slice, x: slice) -> np.ndarray:
-    """Runs on a worker: write one mask block into the store, return its pixel counts."""
-    import zarr
-
+def _counts(block: np.ndarray) -> np.ndarray:
+    """A mask block's pixel counts, in the order of :data:`COUNT_NAMES`."""
     from xcloud.models import CLASSES, NODATA
 
-    arr = zarr.open_array(path, path="cloud_mask", mode="r+")
-    arr[t : t + 1, y, x] = block
     cloudy = np.isin(block, [CLASSES["cloud"], CLASSES.get("thin_cloud", CLASSES["cloud"])])
     return np.array(
         [np.count_nonzero(cloudy), np.count_nonzero(block == NODATA), block.size], np.int64
     )
 
 
-def _provenance(mask: xr.DataArray, items: list[str]) -> dict[str, Any]:
+def _claimed(path: str, run_id: str):
+    """The store's group if this run still owns it, else :class:`StoreTakenError`."""
+    import zarr
+
+    group = zarr.open_group(path, mode="r+", use_consolidated=False)
+    theirs = group.attrs.get(RUN_ID)
+    if theirs != run_id:
+        raise StoreTakenError(
+            f"another run (run id {theirs!r}) has taken over the store {path} since this run "
+            f"({run_id!r}) started; this run stops so as not to mix its regions into that "
+            "run's output"
+        )
+    return group
+
+
+def _write_region(
+    block: np.ndarray, path: str, run_id: str, t: int, y: slice, x: slice
+) -> np.ndarray:
+    """Runs on a worker: write one mask block into the store, return its pixel counts."""
+    _array(_claimed(path, run_id), "cloud_mask")[t : t + 1, y, x] = block
+    return _counts(block)
+
+
+def _provenance(mask: xr.DataArray, items: list[str], fingerprint: str) -> dict[str, Any]:
     keep = {k: v for k, v in mask.attrs.items() if k.startswith("xcloud_")}
     keep["stac_item_ids"] = list(items)
     keep["xcloud_input_shape"] = [int(n) for n in mask.shape]
+    keep["xcloud_input_fingerprint"] = fingerprint
     return keep
 
 
-def _check_resumable(path: str, prov: Mapping[str, Any], time_values) -> None:
-    old = xr.open_zarr(path, consolidated=None).attrs
-    # (stores written before precision= existed have no xcloud_precision: they were "auto")
-    for key in ("xcloud_model", "xcloud_model_weights_sha256", "xcloud_precision"):
+def _fingerprint(source: xr.Dataset | xr.DataArray, mask: xr.DataArray) -> str:
+    """A hash that tells this job's input from another of the same shape: the mask's
+    coordinates, the input's attributes and, for reflectance without STAC item ids (which name
+    the input already), the values of a few pixels (at most 8 chunks read)."""
+    h = hashlib.sha256()
+    for dim in mask.dims:
+        if dim in mask.coords:
+            h.update(str(dim).encode())
+            h.update(np.ascontiguousarray(mask[dim].values).tobytes())
+    h.update(json.dumps(source.attrs, sort_keys=True, default=str).encode())
+    if isinstance(source, xr.Dataset) and not source.attrs.get("stac_item_ids"):
+        import dask
+
+        n = min(8, int(np.prod(mask.shape)))
+        where = {
+            dim: xr.DataArray(
+                [(size * (2 * k + 1 + 5 * k * i)) // (2 * n) % size for k in range(n)],
+                dims="xcloud_sample",
+            )
+            for i, (dim, size) in enumerate(mask.sizes.items())
+            if dim in source.dims
+        }
+        names = sorted(str(v) for v in source.data_vars if set(source[v].dims) >= set(where))
+        picked = [source[v].isel(where).data for v in names]
+        for value in dask.compute(*picked):
+            h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()
+
+
+def _open_attrs(path: str) -> dict[str, Any]:
+    """The store's group attributes, or :class:`StoreCorruptError` naming the fix."""
+    import zarr
+
+    try:
+        return dict(zarr.open_group(path, mode="r", use_consolidated=False).attrs)
+    except Exception as e:
+        raise StoreCorruptError(
+            f"the store {path} cannot be read ({type(e).__name__}: {e}); it cannot be resumed: "
+            "pass overwrite=True to write it again, or choose a new path"
+        ) from e
+
+
+def _check_resumable(path: str, prov: Mapping[str, Any], region_px: tuple[int, int]) -> None:
+    """Refuse to resume a store that another job wrote: other model or settings, other input,
+    other regions."""
+    import zarr
+
+    old = _open_attrs(path)
+    keys = {k for k in [*prov, *old] if k.startswith("xcloud_") and k not in _NOT_COMPARED}
+    for key in sorted(keys - {"xcloud_input_shape", "xcloud_input_fingerprint"}):
+        # (stores written before precision= existed have no xcloud_precision: they were "auto")
         default = "auto" if key == "xcloud_precision" else None
         if str(old.get(key, default)) != str(prov.get(key, default)):
             raise ModelMismatchError(
                 f"the store {path} was written with {key}={old.get(key)!r}, this run has "
                 f"{prov.get(key)!r}; write to a new store, or pass overwrite=True to replace it"
             )
-    for key in ("xcloud_input_shape", "stac_item_ids"):
-        if list(old.get(key, [])) != list(prov.get(key, [])):
+    for key in ("xcloud_input_shape", "stac_item_ids", "xcloud_input_fingerprint"):
+        if old.get(key) != prov.get(key):
             raise ModelMismatchError(
                 f"the store {path} was written from other input ({key} differs: "
                 f"{old.get(key)!r} vs {prov.get(key)!r}); resume only the same search, or pass "
                 "overwrite=True to replace it"
             )
+    try:
+        stored = tuple(zarr.open_array(path, path="cloud_mask", mode="r").chunks[1:])
+    except Exception as e:
+        raise StoreCorruptError(
+            f"the store {path} has no readable cloud_mask array ({e}); pass overwrite=True to "
+            "write it again, or choose a new path"
+        ) from e
+    if stored != tuple(region_px):
+        cy, cx = stored
+        hint = f"chunks={cy}" if cy == cx else f"chunks={{'y': {cy}, 'x': {cx}}}"
+        raise ModelMismatchError(
+            f"the store {path} holds regions of {cy} x {cx} px; this run's are "
+            f"{region_px[0]} x {region_px[1]} px; pass {hint} to resume it"
+        )
+
+
+def _stored_regions(path: str, ydim: str, xdim: str) -> dict[str, int] | None:
+    """The region size of an existing store (its ``cloud_mask`` storage chunks), or None where
+    there is no readable store."""
+    import zarr
+
+    if not store_exists(path):
+        return None
+    try:
+        _, cy, cx = zarr.open_array(path, path="cloud_mask", mode="r").chunks
+    except Exception:
+        return None  # _check_resumable names the damage
+    return {ydim: int(cy), xdim: int(cx)}
+
+
+def _verified_done(group, path: str) -> np.ndarray:
+    """The done flags, with regions whose data cannot be read or does not match its recorded
+    counts (a truncated or deleted chunk file) set back to not done."""
+    done_arr, counts_arr = _array(group, DONE_VAR), _array(group, COUNTS_VAR)
+    mask = _array(group, "cloud_mask")
+    done = np.asarray(done_arr[...])
+    counts = np.asarray(counts_arr[...])
+    _, cy, cx = mask.chunks
+    damaged = 0
+    for t, i, j in zip(*np.nonzero(done), strict=True):
+        try:
+            block = np.asarray(mask[t, i * cy : (i + 1) * cy, j * cx : (j + 1) * cx])
+            ok = np.array_equal(_counts(block), counts[t, i, j])
+        except Exception:
+            ok = False
+        if not ok:
+            done_arr[t, i, j] = 0
+            done[t, i, j] = 0
+            damaged += 1
+    if damaged:
+        warnings.warn(
+            f"{damaged} region(s) of the store {path} were damaged (unreadable, or not matching "
+            "their recorded pixel counts); computing them again",
+            XCloudWarning,
+            stacklevel=3,
+        )
+    return done
+
+
+@contextmanager
+def _writer_lock(path: str, run_id: str):
+    """Hold the lock file beside a local store for the run; refuse while a live run holds it.
+
+    A lock left by a dead process on this host is taken over; one from another host is
+    refused, since its process cannot be checked from here. Remote stores have no lock: the
+    run id that every region write checks still stops a run whose store was taken over."""
+    lock = lock_path(path)
+    if lock is None:
+        yield
+        return
+    me = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+    try:
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = _lock_holder(lock)
+                if holder is not None and _alive(holder):
+                    raise StoreLockedError(
+                        f"the store {path} is being written by another run (pid "
+                        f"{holder.get('pid')} on {holder.get('host')}); wait for it to finish, "
+                        f"or, if no run is writing it, delete {lock}"
+                    ) from None
+                os.remove(lock)  # a dead run's lock
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            break
+        yield
+    finally:
+        if (_lock_holder(lock) or {}).get("run_id") == run_id:
+            os.remove(lock)
+
+
+def lock_path(store: Any) -> str | None:
+    """The writer's lock file of a local store, or None for a remote one.
+
+    >>> lock_path("/data/mask.zarr/")
+    '/data/mask.zarr.xcloud-lock'
+    """
+    local = local_path(store)
+    return None if local is None else local.rstrip("/" + os.sep) + LOCK_SUFFIX
+
+
+def _lock_holder(lock: str) -> dict[str, Any] | None:
+    """The lock's JSON; ``{}`` if it cannot be read yet (a writer between create and write)."""
+    try:
+        with open(lock) as f:
+            return dict(json.load(f))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def _alive(holder: Mapping[str, Any]) -> bool:
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return True  # cannot tell from here: treat as live
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check_arguments(ds_or_mask, resume, overwrite, chunks, mask_kw, max_in_flight) -> None:
@@ -173,13 +399,22 @@ def mask_to_zarr(
     model
         Registry name, used when ``ds_or_mask`` is reflectance.
     resume
-        Continue a store left by an interrupted run: only regions not marked done are computed.
-        Refused (:class:`ModelMismatchError`) if the store was written by another model or from
-        other input.
+        Continue a store left by an interrupted run: only regions not marked done are computed,
+        after the done ones are read back and checked against their recorded pixel counts
+        (damaged ones are computed again, with a warning). Refused
+        (:class:`ModelMismatchError`) if the store was written by another model, with other
+        settings (``xcloud_*`` attributes such as the route threshold), from other input
+        (coordinates, attributes, STAC item ids, a sample of pixel values), or in other
+        regions than ``chunks`` asks for; :class:`StoreCorruptError` if its metadata cannot be
+        read.
     overwrite
-        Replace an existing store (otherwise an existing store is refused unless ``resume``).
+        Replace an existing store, only if xcloud wrote it (otherwise an existing store is
+        refused unless ``resume``). A directory that is not a Zarr store is never written
+        into, whatever this says.
     chunks
-        Spatial chunk size in pixels (an int or ``{"y": .., "x": ..}``); default: the input's.
+        Spatial region size in pixels (an int or ``{"y": .., "x": ..}``); default: the input's,
+        or on ``resume`` the store's. Irregular chunks are made regular, so that every region
+        is whole storage chunks.
     mask_kw
         More keyword arguments for :func:`xcloud.mask`.
     client
@@ -196,6 +431,14 @@ def mask_to_zarr(
     xarray.Dataset
         The store, opened: ``cloud_mask`` with per-time ``cloud_fraction`` (cloud and thin
         cloud over valid pixels) and ``nodata_fraction`` coordinates and provenance attrs.
+
+    Notes
+    -----
+    While a run writes, or after it crashed, the store says ``xcloud_complete = 0`` and every
+    pixel not yet written reads as nodata (255, the arrays' fill value), never as clear. One
+    run writes a store at a time: a second is refused (:class:`StoreLockedError`) while the
+    lock file beside a local store names a live process, and a run whose store another run
+    took over anyway stops (:class:`StoreTakenError`).
 
     Examples
     --------
@@ -236,6 +479,8 @@ def mask_to_zarr(
             "transpose it or add a time dimension"
         )
     tdim, ydim, xdim = (str(d) for d in m.dims)
+    if resume and chunks is None:
+        chunks = _stored_regions(path, ydim, xdim)  # resume in the store's regions
     if isinstance(chunks, int):
         chunks = {ydim: chunks, xdim: chunks}
     if chunks and set(chunks) - {ydim, xdim}:
@@ -246,27 +491,39 @@ def mask_to_zarr(
     m = m.chunk({tdim: 1, **(dict(chunks) if chunks else {})})
     if m.chunks is None:  # pragma: no cover - .chunk always gives dask
         raise XCloudError("internal: expected a dask-backed mask")
+    # one region = whole storage chunks: the store is chunked like the (regular) regions
+    fixed = regular_chunks(m.dims, m.chunks)
+    m = m.chunk(fixed) if fixed else m
     ybounds, xbounds = _bounds(m.chunks[1]), _bounds(m.chunks[2])
     nt, ny, nx = m.shape[0], len(ybounds), len(xbounds)
 
-    prov = _provenance(m, items)
+    prov = _provenance(m, items, _fingerprint(ds_or_mask, m))
+    check_target(path, replace=overwrite)
     exists = store_exists(path)
     if exists and not overwrite and not resume:
         raise StoreExistsError(
             f"the Zarr store {path} already exists; pass resume=True to complete it or "
             "overwrite=True to replace it"
         )
-    if exists and resume and not overwrite:
-        _check_resumable(path, prov, m[tdim].values)
-    else:
-        _write_template(m, path, prov | extra_attrs, nt, ny, nx)
+    run_id = uuid.uuid4().hex
+    with _writer_lock(path, run_id):
+        if exists and resume:
+            _check_resumable(path, prov, (m.chunks[1][0], m.chunks[2][0]))
+            import zarr
 
-    import zarr
+            zarr.open_group(path, mode="r+", use_consolidated=False).attrs[RUN_ID] = run_id
+        else:
+            _write_template(m, path, prov | extra_attrs | {RUN_ID: run_id}, nt, ny, nx)
+        return _run_regions(
+            m, path, run_id, ybounds, xbounds, client, max_in_flight, progress, on_region
+        )
 
-    group = zarr.open_group(path, mode="r+")
-    done_arr = _array(group, DONE_VAR)
-    counts_arr = _array(group, COUNTS_VAR)
-    done = np.asarray(done_arr[...])
+
+def _run_regions(m, path, run_id, ybounds, xbounds, client, max_in_flight, progress, on_region):
+    """Compute and write every region not yet done, then finalise the store."""
+    group = _claimed(path, run_id)
+    done = _verified_done(group, path)
+    nt, ny, nx = done.shape
     todo = [
         Region(t, i, j, ybounds[i], xbounds[j])
         for t in range(nt)
@@ -274,17 +531,18 @@ def mask_to_zarr(
         for j in range(nx)
         if not done[t, i, j]
     ]
-
     graph = _RegionGraph(m.data)
 
     def task(r: Region):
         import dask
 
-        return dask.delayed(_write_region)(graph.block(r), path, r.t, r.y, r.x)
+        return dask.delayed(_write_region)(graph.block(r), path, run_id, r.t, r.y, r.x)
 
     def finish(r: Region, counts: np.ndarray) -> None:
-        counts_arr[r.t, r.i, r.j, :] = counts
-        done_arr[r.t, r.i, r.j] = 1  # last: only now does the region count as complete
+        owned = _claimed(path, run_id)
+        _array(owned, COUNTS_VAR)[r.t, r.i, r.j, :] = counts
+        # last: only now does the region count as complete
+        _array(owned, DONE_VAR)[r.t, r.i, r.j] = 1
         bar.update(1)
         if on_region is not None:
             on_region(r)
@@ -305,7 +563,7 @@ def mask_to_zarr(
             _run_local(todo, task, finish, max_in_flight)
     finally:
         bar.close()
-    return _finalise(path, group)
+    return _finalise(path, _claimed(path, run_id))
 
 
 class _RegionGraph:
@@ -451,6 +709,7 @@ def _finalise(path: str, group) -> xr.Dataset:
             _array(group, "cloud_fraction")[...] = np.where(valid > 0, cloudy / valid, np.nan)
             _array(group, "nodata_fraction")[...] = nodata / total
         group.attrs["xcloud_complete"] = 1
+        del group.attrs[RUN_ID]  # a complete store has no writer
         with warnings.catch_warnings():  # not yet in the v3 spec: noise for users (see to_zarr)
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
             zarr.consolidate_metadata(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Mapping
@@ -11,8 +12,9 @@ import numpy as np
 import xarray as xr
 
 from xcloud.errors import StoreExistsError, XCloudError
+from xcloud.models import NODATA
 
-__all__ = ["to_zarr", "store_exists"]
+__all__ = ["to_zarr", "store_exists", "check_target", "is_xcloud_store", "local_path"]
 
 _MODES = (None, "w", "w-", "a", "r+")
 
@@ -47,15 +49,98 @@ def store_exists(store: Any) -> bool:
         return False
 
 
+def local_path(store: Any) -> str | None:
+    """The local directory of ``store`` (a path or ``file://`` URL), or None for a remote URL
+    or a zarr Store object."""
+    if not isinstance(store, (str, os.PathLike)):
+        return None
+    path = os.fspath(store)
+    if "://" in path and not path.startswith("file://"):
+        return None
+    return path.removeprefix("file://")
+
+
+def _attrs_of(meta_file: str) -> dict[str, Any] | None:
+    try:
+        with open(meta_file) as f:
+            attrs = json.load(f).get("attributes", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    return attrs if isinstance(attrs, dict) else None
+
+
+def is_xcloud_store(store: Any) -> bool:
+    """True if xcloud wrote ``store``: its group or one of its arrays carries ``xcloud_*``
+    attributes. A store whose group metadata is damaged still counts when an array's does.
+
+    >>> import tempfile
+    >>> is_xcloud_store(tempfile.mkdtemp())
+    False
+    """
+    path = local_path(store)
+    if path is None or not os.path.isdir(path):
+        return False
+    metas = [os.path.join(path, "zarr.json")]
+    metas += [os.path.join(path, n, "zarr.json") for n in sorted(os.listdir(path))]
+    for meta in metas:
+        attrs = _attrs_of(meta)
+        if attrs and any(str(k).startswith("xcloud_") for k in attrs):
+            return True
+    return False
+
+
+def check_target(store: Any, *, replace: bool) -> None:
+    """Refuse to write where that would delete what xcloud did not write.
+
+    A missing path or an empty directory is a fine target. A non-empty directory that is not a
+    Zarr store is refused whatever ``replace`` says; with ``replace`` an existing Zarr store is
+    accepted only if xcloud wrote it (:func:`is_xcloud_store`). Remote stores are not checked.
+    """
+    path = local_path(store)
+    if path is None or not os.path.exists(path):
+        return
+    if not os.path.isdir(path):
+        raise StoreExistsError(
+            f"{path} is a file, not a Zarr store; xcloud never deletes files it did not write: "
+            "choose a new path"
+        )
+    names = sorted(os.listdir(path))
+    if not names:
+        return
+    if not store_exists(path) and not is_xcloud_store(path):
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise StoreExistsError(
+            f"{path} is a non-empty directory that is not a Zarr store (it holds {shown}); "
+            "xcloud never deletes files it did not write: choose a new path, or empty the "
+            "directory yourself"
+        )
+    if replace and not is_xcloud_store(path):
+        raise StoreExistsError(
+            f"the Zarr store {path} was not written by xcloud (no xcloud_* attributes); xcloud "
+            "replaces only its own stores: choose a new path, or delete that store yourself"
+        )
+
+
+def regular_chunks(dims, chunks) -> dict[Any, int]:
+    """The rechunk (``{dim: size}``) that makes ``chunks`` ones Zarr can hold: equal interior
+    chunks and a last one no larger; empty when they already are.
+
+    >>> regular_chunks(("y", "x"), ((100, 412, 100, 412), (64, 64, 10)))
+    {'y': 412}
+    """
+    fixed = {}
+    for dim, ch in zip(dims, chunks, strict=True):
+        if len(ch) > 1 and (len(set(ch[:-1])) > 1 or ch[-1] > ch[0]):
+            fixed[dim] = max(ch)
+    return fixed
+
+
 def _regular_chunks(obj: xr.Dataset) -> xr.Dataset:
     """Rechunk dask variables whose chunks Zarr cannot hold (irregular interior chunks)."""
     fixed = {}
     for var in obj.variables.values():
-        if var.chunks is None:
-            continue
-        for dim, ch in zip(var.dims, var.chunks, strict=True):
-            if len(ch) > 1 and (len(set(ch[:-1])) > 1 or ch[-1] > ch[0]):
-                fixed[dim] = max(ch)
+        if var.chunks is not None:
+            fixed.update(regular_chunks(var.dims, var.chunks))
     return obj.chunk(fixed) if fixed else obj
 
 
@@ -69,6 +154,9 @@ def _encoding(obj: xr.Dataset) -> dict[str, dict[str, Any]]:
         if np.issubdtype(var.dtype, np.integer):
             # keep the integer codes as they are on read: no _FillValue -> NaN masking
             e["_FillValue"] = None
+            if NODATA in np.atleast_1d(var.attrs.get("flag_values", [])):
+                # a mask's unwritten or lost chunks read as nodata, never as "clear" (0)
+                e["fill_value"] = NODATA
         enc[str(name)] = e
     return enc
 
@@ -138,8 +226,11 @@ def to_zarr(
         obj = obj.to_dataset(name=obj.name or "cloud_mask")
     if not isinstance(obj, xr.Dataset):
         raise XCloudError(f"expected an xarray DataArray or Dataset, got {type(obj).__name__}")
+    creating = region is None and append_dim is None
+    if creating and mode in (None, "w", "w-"):
+        check_target(store, replace=mode == "w")
     exists = store_exists(store)
-    if exists and mode is None and region is None and append_dim is None:
+    if exists and mode is None and creating:
         raise StoreExistsError(
             f"the Zarr store {store!s} already exists; pass mode='w' to overwrite it, "
             "append_dim='time' to add time steps, or region=... to write part of it"
@@ -150,7 +241,6 @@ def to_zarr(
             "does not exist yet; write the full cube (or a template with compute=False) first"
         )
     obj = _with_grid_mapping_coordinate(_regular_chunks(obj))
-    creating = region is None and append_dim is None
     enc = _encoding(obj) if creating else None
     if enc is not None and encoding:
         for k, v in encoding.items():
