@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from xcloud.bands import get_sensor
 from xcloud.models import ModelSpec, register_model
 
 DATA = Path(__file__).parent / "data"
 S2_BANDS = ("B02", "B03", "B04", "B08")
+#: Their wavelengths, from xcloud.bands (tests never type a wavelength table of their own).
+S2_WL = get_sensor("sentinel-2a-l2a").descriptors(S2_BANDS)
 
 
 def mirrored_chip(chip: xr.Dataset, mirrors: int, chunk: int) -> xr.Dataset:

@@ -182,6 +182,15 @@ class Sensor:
                 return b
         return None
 
+    def descriptors(self, names_or_keys: Sequence[str]) -> tuple[tuple[float, float, float], ...]:
+        """``(min, centre, max)`` nm of each band, by common name or asset key: the wavelengths
+        to describe this sensor's bands to a model (training and tests read them here).
+
+        >>> get_sensor("sentinel-2a-l1c").descriptors(["B08"])
+        ((780.0, 832.8, 886.0),)
+        """
+        return tuple(self.band(k).descriptor for k in names_or_keys)
+
     def band(self, name_or_key: str) -> Band:
         """The band with this common name or asset key (case-insensitive).
 

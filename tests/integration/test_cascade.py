@@ -8,15 +8,14 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S2_BANDS
+from conftest import S2_BANDS, S2_WL
 
 import xcloud
 from xcloud.errors import ParameterError
 from xcloud.inference.cascade import CascadeJob, compute_overview, route, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
 
-WL = ((458, 492, 523), (543, 560, 578), (650, 665, 680), (785, 833, 899))
-FINE = MaskJob("fine", ("blue", "green", "red", "nir"), WL, "l2a", device="cpu")
+FINE = MaskJob("fine", ("blue", "green", "red", "nir"), S2_WL, "l2a", device="cpu")
 
 
 def _raise(*args, **kwargs):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S2_BANDS, count_calls, mirrored_chip
+from conftest import S2_BANDS, S2_WL, count_calls, mirrored_chip
 
 import xcloud  # noqa: F401
 from xcloud.inference import core
@@ -80,7 +80,7 @@ def test_tensor_path_shared_calls_cascade_unchanged(cube, monkeypatch, tensor_ca
 
 
 def test_tensor_path_only_on_a_gpu():
-    job = core.MaskJob("fine", tuple(S2_BANDS), ((458, 492, 523),) * 4, "l2a", device="cpu")
+    job = core.MaskJob("fine", tuple(S2_BANDS), S2_WL, "l2a", device="cpu")
     assert core._on_device("cpu", job) is False
 
 
@@ -88,7 +88,7 @@ def test_predict_tensor_checks_shapes():
     import torch
 
     fine = create_model("fine", "cpu")
-    wl = np.array([[458, 492, 523], [543, 560, 578], [650, 665, 680]], np.float32)
+    wl = np.array(S2_WL[:3], np.float32)
     t = torch.full((2, 3, 64, 64), 0.1)
     p = fine.predict_tensor(t, wavelengths=wl)
     assert isinstance(p, torch.Tensor) and tuple(p.shape) == (2, 4, 64, 64)

@@ -14,7 +14,7 @@ import time
 import dask
 import numpy as np
 import pytest
-from conftest import count_calls, mirrored_chip
+from conftest import S2_WL, count_calls, mirrored_chip
 
 import xcloud  # noqa: F401
 from xcloud.inference import core
@@ -22,8 +22,7 @@ from xcloud.inference.core import MaskJob
 from xcloud.inference.device import INFERENCE_LOCK
 from xcloud.models import builtin
 
-WL = ((458, 492, 523), (543, 560, 578), (650, 665, 680), (785, 833, 899))
-FINE = MaskJob("fine", ("blue", "green", "red", "nir"), WL, "l2a", device="cpu")
+FINE = MaskJob("fine", ("blue", "green", "red", "nir"), S2_WL, "l2a", device="cpu")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import S2_WL
 
 from xcloud.models import create_model, get_spec, list_models
 from xcloud.models._registry import sha256_file, weights_path
@@ -53,7 +54,7 @@ def test_fine_detects_thick_cloud_over_real_ground():
     tex = 0.9 + 0.2 * np.random.default_rng(0).random(x[0, :, 128:].shape)
     cloud = np.array([0.55, 0.55, 0.56, 0.57], np.float32)[:, None, None] * tex
     x[:, :, 128:] = 0.1 * x[:, :, 128:] + 0.9 * cloud
-    wl = np.array([[458, 490, 523], [543, 560, 578], [650, 665, 680], [785, 842, 900]], np.float32)
+    wl = np.array(S2_WL, np.float32)
     p = create_model("fine").predict(
         x[None], bands=("blue", "green", "red", "nir"), wavelengths=wl, level="l2a"
     )[0]
@@ -66,7 +67,7 @@ def test_fine_detects_thick_cloud_over_real_ground():
 
 def test_coarse_predict_grid():
     model = create_coarse()
-    wl = np.array([[458, 490, 523], [543, 560, 578], [650, 665, 680], [785, 842, 900]], np.float32)
+    wl = np.array(S2_WL, np.float32)
     grid = model.predict_grid(
         np.full((1, 4, 32, 48), 0.05, np.float32),
         bands=("blue", "green", "red", "nir"),

@@ -8,7 +8,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import TEST_MODEL, reflectance
+from conftest import S2_WL, TEST_MODEL, reflectance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,10 +16,9 @@ from xcloud.errors import RadiometryError, XCloudWarning
 from xcloud.inference.core import MaskJob, run_mask
 from xcloud.models import get_spec
 
-WL = ((458, 492, 523), (543, 560, 578), (650, 665, 680), (785, 833, 899))
 BANDS = ("blue", "green", "red", "nir")
-BOX = MaskJob(TEST_MODEL, BANDS, WL, "l2a")
-UKIS = MaskJob("ukis-csmask", BANDS, WL, "l2a")
+BOX = MaskJob(TEST_MODEL, BANDS, S2_WL, "l2a")
+UKIS = MaskJob("ukis-csmask", BANDS, S2_WL, "l2a")
 
 
 def _raise(*args, **kwargs):
@@ -191,5 +190,5 @@ def test_bad_shape_is_refused():
 def test_job_tokenizes_deterministically():
     from dask.base import tokenize
 
-    assert tokenize(BOX) == tokenize(MaskJob(TEST_MODEL, BANDS, WL, "l2a"))
-    assert tokenize(BOX) != tokenize(MaskJob(TEST_MODEL, BANDS, WL, "l1c"))
+    assert tokenize(BOX) == tokenize(MaskJob(TEST_MODEL, BANDS, S2_WL, "l2a"))
+    assert tokenize(BOX) != tokenize(MaskJob(TEST_MODEL, BANDS, S2_WL, "l1c"))

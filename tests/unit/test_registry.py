@@ -7,6 +7,7 @@ import pytest
 from conftest import TEST_MODEL
 
 import xcloud.models as xm
+from xcloud.bands import get_sensor
 from xcloud.errors import ModelUnavailableError, UnknownModelError
 from xcloud.models import CLASSES
 from xcloud.models._registry import _CACHE, clear_cache
@@ -89,21 +90,7 @@ def test_spec_metadata_is_consistent(name):
     assert set(spec.levels) <= {"l1c", "l2a"}
 
 
-_S2_WL = {
-    "coastal": (433, 443, 453),
-    "blue": (458, 492, 523),
-    "green": (543, 560, 578),
-    "red": (650, 665, 680),
-    "rededge1": (698, 704, 712),
-    "rededge2": (733, 740, 748),
-    "rededge3": (773, 783, 793),
-    "nir": (785, 833, 899),
-    "nir08": (855, 865, 875),
-    "nir09": (935, 945, 955),
-    "cirrus": (1360, 1374, 1390),
-    "swir16": (1565, 1614, 1660),
-    "swir22": (2100, 2202, 2280),
-}
+_S2_WL = {b.name: b.descriptor for b in get_sensor("sentinel-2a-l1c").bands}
 
 
 @pytest.mark.parametrize("name", xm.available_models())

@@ -4,16 +4,15 @@ import numpy as np
 import pytest
 import torch
 
+from xcloud.bands import get_sensor
 from xcloud.models.sensei import SEnSeI, normalise_wavelengths
 
+#: 14 bands: Sentinel-2's 13 and Landsat 8's swir22, from xcloud.bands.
 S2 = np.array(
-    [
-        [433, 443, 453], [458, 490, 523], [543, 560, 578], [650, 665, 680], [698, 705, 713],
-        [733, 740, 748], [773, 783, 793], [785, 842, 900], [855, 865, 875], [935, 945, 955],
-        [1360, 1375, 1390], [1565, 1610, 1655], [2100, 2190, 2280], [2107, 2200, 2294],
-    ],
+    get_sensor("sentinel-2a-l1c").descriptors([b.name for b in get_sensor("sentinel-2a-l1c").bands])
+    + get_sensor("landsat-8-l1").descriptors(["swir22"]),
     dtype=np.float32,
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +22,8 @@ def enc():
 
 
 def test_normalisation_matches_paper():
-    got = normalise_wavelengths(np.array([400.0, 1300.0, 2300.0]))
-    np.testing.assert_allclose(got.numpy(), np.log10([100.0, 1000.0, 2000.0]) - 2, rtol=1e-6)
+    got = normalise_wavelengths(np.array([2300.0, 400.0, 1300.0]))
+    np.testing.assert_allclose(got.numpy(), np.log10([2000.0, 100.0, 1000.0]) - 2, rtol=1e-6)
 
 
 @pytest.mark.parametrize("n", [3, 4, 7, 14])

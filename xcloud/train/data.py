@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xcloud.bands import get_sensor
 from xcloud.train.splits import L8BIOME_SPLITS, ONCLOUDN_VAL
 
 __all__ = [
@@ -57,34 +58,6 @@ __all__ = [
     "split_noisy_labels",
     "visible_mean",
 ]
-
-#: Sentinel-2A MSI bands: min / centre / max wavelength in nm (ESA spectral response, FWHM).
-SENTINEL2: dict[str, tuple[float, float, float]] = {
-    "B01": (433.0, 443.0, 453.0),
-    "B02": (458.0, 490.0, 523.0),
-    "B03": (543.0, 560.0, 578.0),
-    "B04": (650.0, 665.0, 680.0),
-    "B05": (698.0, 705.0, 713.0),
-    "B06": (733.0, 740.0, 748.0),
-    "B07": (773.0, 783.0, 793.0),
-    "B08": (785.0, 842.0, 900.0),
-    "B8A": (855.0, 865.0, 875.0),
-    "B09": (935.0, 945.0, 955.0),
-    "B10": (1360.0, 1375.0, 1390.0),
-    "B11": (1565.0, 1610.0, 1655.0),
-    "B12": (2100.0, 2190.0, 2280.0),
-}
-#: Landsat 8/9 OLI bands: min / centre / max wavelength in nm (USGS).
-LANDSAT8: dict[str, tuple[float, float, float]] = {
-    "B1": (433.0, 443.0, 453.0),
-    "B2": (452.0, 482.0, 512.0),
-    "B3": (533.0, 561.5, 590.0),
-    "B4": (636.0, 654.5, 673.0),
-    "B5": (851.0, 865.0, 879.0),
-    "B6": (1567.0, 1608.5, 1650.0),
-    "B7": (2107.0, 2200.5, 2294.0),
-    "B9": (1363.0, 1373.5, 1384.0),
-}
 
 ONCLOUDN_BANDS = ("B02", "B03", "B04", "B08")
 L8BIOME_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B9")  # B10 (kelvin) dropped
@@ -117,6 +90,16 @@ SEN12MS_BANDS = (
     "B10",
     "B11",
     "B12",
+)
+
+#: Wavelengths of the training sources' bands, from :mod:`xcloud.bands` (the one table that
+#: inference also reads), keyed by the band names the files use.
+SENTINEL2: dict[str, tuple[float, float, float]] = dict(
+    zip(SEN12MS_BANDS, get_sensor("sentinel-2a-l1c").descriptors(SEN12MS_BANDS), strict=True)
+)
+_OLI = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B9")
+LANDSAT8: dict[str, tuple[float, float, float]] = dict(
+    zip(_OLI, get_sensor("landsat-8-l1").descriptors(_OLI), strict=True)
 )
 
 #: Common names used by peers (ukis-csmask) for the bands above.
@@ -294,7 +277,8 @@ def split_noisy_labels(
     Examples
     --------
     >>> img = np.full((3, 4, 4), 0.05, np.float32); img[:, :2] = 0.6
-    >>> wl = np.array([[450, 490, 520], [540, 560, 580], [650, 665, 680]], np.float32)
+    >>> from xcloud.bands import get_sensor
+    >>> wl = np.array(get_sensor("sentinel-2a-l2a").descriptors(["blue", "green", "red"]), np.float32)
     >>> good = Scene(img, wl, np.where(img[0] > 0.3, 4, 5).astype(np.uint8), "a", "x", "l2a", ("b", "g", "r"))
     >>> bad = Scene(img, wl, np.where(img[0] > 0.3, 5, 4).astype(np.uint8), "b", "x", "l2a", ("b", "g", "r"))
     >>> [s.name for s in split_noisy_labels([good, bad])[0]]
@@ -329,7 +313,8 @@ def mark_unlabelled_shadow(scenes: list[Scene]) -> tuple[list[Scene], list[str]]
 
     Examples
     --------
-    >>> wl = np.array([[450, 490, 520], [540, 560, 580], [650, 665, 680]], np.float32)
+    >>> from xcloud.bands import get_sensor
+    >>> wl = np.array(get_sensor("sentinel-2a-l2a").descriptors(["blue", "green", "red"]), np.float32)
     >>> img = np.zeros((3, 2, 2), np.float32)
     >>> a = Scene(img, wl, np.array([[0, 1], [0, 0]], np.uint8), "a", "x", "l1c", ("b", "g", "r"))
     >>> b = Scene(img, wl, np.array([[0, 1], [3, 0]], np.uint8), "b", "x", "l1c", ("b", "g", "r"))
