@@ -44,8 +44,15 @@ Run
     .venv/bin/python benchmarks/accuracy.py                 # all models, all val chips
     .venv/bin/python benchmarks/accuracy.py --quick         # 2 chips per dataset
     .venv/bin/python benchmarks/accuracy.py --models ukis-csmask,threshold
+    .venv/bin/python benchmarks/accuracy.py --cv            # grouped 5-fold CV, all scenes
 
-Writes ``benchmarks/results/accuracy.json``.
+Writes ``benchmarks/results/accuracy.json`` (``accuracy_cv.json`` with ``--cv``).
+
+``--cv`` follows ``docs/cv-protocol.md``: every labelled and clear scene, grouped folds
+(On Cloud N by location, L8 Biome by scene, clear scenes by chip / ROI), per fold and source
+cloud F1 / precision / recall, L8 Biome shadow F1, false alarms on clear scenes and class
+shares; the mean and spread over folds. Models trained on some of these scenes (``fine``,
+and ``cascade`` when its fine stage is ``fine``) are flagged in-sample.
 """
 
 from __future__ import annotations
@@ -148,6 +155,195 @@ def clear_chips(limit: int | None) -> Iterator[Chip]:
 
 
 DATASETS = {"oncloudn-val": oncloudn_chips, "l8biome-val": l8biome_chips, "clear-val": clear_chips}
+
+
+def all_chips() -> Iterator[tuple[str, str, Chip]]:
+    """Every labelled and clear scene as ``(source, group, chip)``: the data of ``--cv``."""
+    import rasterio
+    import rioxarray
+
+    from xcloud.train.data import load_clear
+    from xcloud.train.splits import clear_group, l8biome_scene, oncloudn_location
+
+    for chip in sorted(p.name for p in (DATA / "oncloudn" / "features").iterdir()):
+        feats = DATA / "oncloudn" / "features" / chip
+        bands = {
+            b: rioxarray.open_rasterio(feats / f"{b}.tif", chunks={"x": 256, "y": 256}).squeeze(
+                "band", drop=True
+            )
+            for b in ("B02", "B03", "B04", "B08")
+        }
+        ds = xr.Dataset(bands, attrs={"platform": "sentinel-2a", "processing:level": "L2A"})
+        label = rioxarray.open_rasterio(DATA / "oncloudn" / "labels" / f"{chip}.tif").values[0]
+        dn = np.stack([ds[b].values for b in ("B02", "B03", "B04", "B08")])
+        valid = (label != 255) & (dn != 0).all(axis=0)
+        group = oncloudn_location(chip, DATA.parent)
+        yield "oncloudn", group, Chip(chip, ds, dn[:3] / 1e4, label == 1, None, valid, None)
+    for f in sorted((DATA / "l8biome").glob("*/images/*.tif")):
+        with rasterio.open(f) as src:
+            img = src.read()
+        with rasterio.open(f.parent.parent / "masks" / f.name) as src:
+            lab = src.read(1)
+        ds = xr.Dataset(
+            {v: (("y", "x"), img[i]) for i, v in enumerate(L8_VARS)},
+            coords={"y": np.arange(img.shape[1]), "x": np.arange(img.shape[2])},
+            attrs={"platform": "landsat-8", "processing:level": "L1TP"},
+        ).chunk({"y": 128, "x": 128})
+        valid = (lab != 0) & np.isfinite(img[:7]).all(axis=0)
+        chip = Chip(f.stem, ds, img[:3], lab >= 192, lab == 64, valid, "landsat-8-l1")
+        yield "l8biome", l8biome_scene(f.stem), chip
+    for scene in load_clear():
+        h, w = scene.image.shape[1:]
+        ds = xr.Dataset(
+            {b: (("y", "x"), scene.image[i]) for i, b in enumerate(scene.bands)},
+            coords={"y": np.arange(h), "x": np.arange(w)},
+            attrs={"platform": "sentinel-2a", "processing:level": "L1C"},
+        ).chunk({"y": 256, "x": 256})
+        vis = np.stack([scene.image[scene.bands.index(b)] for b in ("B02", "B03", "B04")])
+        none = np.zeros((h, w), bool)
+        chip = Chip(scene.name, ds, vis, none, none, np.ones((h, w), bool), "sentinel-2-l1c")
+        yield "clear", clear_group(scene.name), chip
+
+
+def _in_sample(model: str) -> bool:
+    """Whether ``model`` was trained on some of the scenes ``--cv`` scores (xcloud's ``fine``,
+    or a cascade whose fine stage it is)."""
+    from xcloud.models import get_spec
+
+    if model == FLOOR:
+        return False
+    spec = get_spec(model)
+    return spec.name == "fine" or (bool(spec.stages) and spec.stages[1] == "fine")
+
+
+def _chip_counts(chip: Chip, pred: np.ndarray) -> dict[str, int]:
+    """What one prediction adds to its fold's totals."""
+    v = chip.valid
+    cloud = (pred == 1) | (pred == 2)
+    c = confusion(cloud, chip.cloud, v)
+    out = {"tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn, "n": int(v.sum())}
+    out["label_cloud"] = int((chip.cloud & v).sum())
+    for name, code in (("clear", 0), ("cloud", 1), ("thin", 2), ("shadow", 3)):
+        out[f"called_{name}"] = int(((pred == code) & v).sum())
+    if chip.shadow is not None:
+        sc = confusion(pred == 3, chip.shadow, v)
+        out.update({"s_tp": sc.tp, "s_fp": sc.fp, "s_fn": sc.fn})
+        out["label_shadow"] = int((chip.shadow & v).sum())
+    return out
+
+
+def _fold_scores(t: dict[str, int], source: str) -> dict[str, float]:
+    f1 = 2 * t["tp"] / max(2 * t["tp"] + t["fp"] + t["fn"], 1)
+    out = {
+        "cloud_f1": f1 if t["tp"] + t["fn"] else float("nan"),
+        "cloud_precision": t["tp"] / max(t["tp"] + t["fp"], 1),
+        "cloud_recall": t["tp"] / max(t["tp"] + t["fn"], 1),
+        "called_cloud_share": (t["called_cloud"] + t["called_thin"]) / max(t["n"], 1),
+        "called_shadow_share": t["called_shadow"] / max(t["n"], 1),
+        "label_cloud_share": t["label_cloud"] / max(t["n"], 1),
+        "pixels": t["n"],
+    }
+    if source == "clear":
+        out = {"false_alarm": (t["n"] - t["called_clear"]) / max(t["n"], 1), "pixels": t["n"]}
+    if "s_tp" in t:
+        out["shadow_f1"] = 2 * t["s_tp"] / max(2 * t["s_tp"] + t["s_fp"] + t["s_fn"], 1)
+        out["label_shadow_share"] = t["label_shadow"] / max(t["n"], 1)
+    return out
+
+
+def cross_validate(models: list[str], k: int = 5) -> dict:
+    """``docs/cv-protocol.md``: per model, source and fold the scores, and their spread."""
+    from xcloud.train.splits import cv_folds
+
+    chips = list(all_chips())
+    folds = cv_folds([(s, g, c.name, int(c.valid.sum())) for s, g, c in chips], k)
+    out: dict = {
+        "k": k,
+        "folds": {
+            src: {
+                f: sorted({g for s, g, c in chips if s == src and folds[c.name] == f})
+                for f in range(k)
+            }  # fmt: skip
+            for src in ("oncloudn", "l8biome", "clear")
+        },
+        "models": {},
+    }
+    for model in models:
+        t0 = time.perf_counter()
+        totals: dict = {}
+        try:
+            for src, _, chip in chips:
+                pred = predict(chip, model)
+                key = (src, folds[chip.name])
+                add = _chip_counts(chip, pred)
+                totals[key] = {n: totals.get(key, {}).get(n, 0) + v for n, v in add.items()}
+        except (ModelUnavailableError, MissingBandsError) as e:
+            print(f"  skip {model}: {type(e).__name__}: {e}")
+            out["models"][model] = {"skipped": f"{type(e).__name__}: {e}"}
+            continue
+        res: dict = {"in_sample": _in_sample(model), "seconds": 0.0}
+        for src in ("oncloudn", "l8biome", "clear"):
+            per_fold = [_fold_scores(totals[(src, f)], src) for f in range(k) if (src, f) in totals]
+            summary = {}
+            for name in per_fold[0]:
+                vals = np.array([p[name] for p in per_fold], float)
+                vals = vals[np.isfinite(vals)]
+                if name != "pixels" and vals.size:
+                    summary[name] = {"mean": float(vals.mean()), "std": float(vals.std()),
+                                     "min": float(vals.min()), "max": float(vals.max())}  # fmt: skip
+            res[src] = {"folds": per_fold, "summary": summary}
+        res["seconds"] = round(time.perf_counter() - t0, 1)
+        out["models"][model] = res
+        print(f"  {model}: {res['seconds']} s", flush=True)
+    return out
+
+
+def cv_table(cv: dict) -> str:
+    head = (
+        f"{'model':<13} {'On Cloud N F1':>18} {'L8 Biome F1':>18} {'mean':>6} "
+        f"{'L8 shadow F1':>18} {'clear false alarms':>19}"
+    )
+    lines = [head, "-" * len(head)]
+
+    def cell(r, src, name, pct=False):
+        s = r[src]["summary"].get(name)
+        if not s:
+            return f"{'-':>18}"
+        if pct:
+            return f"{s['mean']:7.2%} ({s['min']:.1%}-{s['max']:.1%})"
+        return f"{s['mean']:.3f} ({s['min']:.2f}-{s['max']:.2f})"
+
+    for model, r in cv["models"].items():
+        if "skipped" in r:
+            lines.append(f"{model:<13} skipped: {r['skipped'].split(':')[0]}")
+            continue
+        f1s = [r[s]["summary"].get("cloud_f1", {}).get("mean", float("nan"))
+               for s in ("oncloudn", "l8biome")]  # fmt: skip
+        tag = "  (in-sample: trained on these scenes)" if r["in_sample"] else ""
+        lines.append(
+            f"{model:<13} {cell(r, 'oncloudn', 'cloud_f1'):>18} {cell(r, 'l8biome', 'cloud_f1'):>18}"
+            f" {np.mean(f1s):6.3f} {cell(r, 'l8biome', 'shadow_f1'):>18}"
+            f" {cell(r, 'clear', 'false_alarm', pct=True):>19}{tag}"
+        )
+    lines.append(
+        "mean over folds (min-max); cloud = cloud + thin cloud; false alarms: share of the"
+    )
+    lines.append("clear scenes' pixels called cloud, thin cloud or shadow.")
+    for model, r in cv["models"].items():
+        if "skipped" in r:
+            continue
+        shares = []
+        for src in ("oncloudn", "l8biome"):
+            s = r[src]["summary"]
+            if "called_cloud_share" in s:
+                shares.append(
+                    f"{src}: cloud {s['called_cloud_share']['mean']:.1%} called vs "
+                    f"{s['label_cloud_share']['mean']:.1%} labelled"
+                    + (f", shadow {s['called_shadow_share']['mean']:.1%} vs "
+                       f"{s['label_shadow_share']['mean']:.1%}" if "label_shadow_share" in s else "")
+                )  # fmt: skip
+        lines.append(f"{model}: class shares, {'; '.join(shares)}")
+    return "\n".join(lines)
 
 
 def predict(chip: Chip, model: str) -> np.ndarray:
@@ -277,8 +473,22 @@ def main(argv: list[str] | None = None) -> dict:
     )
     p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated")
     p.add_argument("--quick", action="store_true", help="only 2 chips per dataset")
+    p.add_argument("--cv", action="store_true", help="grouped k-fold CV (docs/cv-protocol.md)")
+    p.add_argument("--folds", type=int, default=5)
     args = p.parse_args(argv)
     models = args.models.split(",") if args.models else [*list_models(), FLOOR]
+    if args.cv:
+        cv = cross_validate(models, args.folds)
+        print()
+        print("folds:", json.dumps(cv["folds"]["oncloudn"]))
+        print(cv_table(cv))
+        payload = {"benchmark": "accuracy_cv", "machine": machine_info(), "protocol":
+                   "docs/cv-protocol.md", **cv}  # fmt: skip
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / "accuracy_cv.json"
+        path.write_text(json.dumps(payload, indent=1))
+        print(f"wrote {path}")
+        return payload
     limit = 2 if args.quick else None
     results = {}
     for ds in args.datasets.split(","):
