@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -32,15 +31,17 @@ from xcloud.errors import (
     DataTypeError,
     DimensionError,
     MissingBandsError,
+    MissingDependencyError,
     ModelUnavailableError,
     ParameterError,
+    XCloudWarning,
     is_real,
     is_whole,
 )
 from xcloud.inference.cascade import CELL_OVERVIEW_PX, CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
 from xcloud.inference.device import PRECISIONS, resolve_device
-from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec
+from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec, list_models
 from xcloud.models._registry import check_available
 
 __all__ = ["mask", "SPATIAL_DIMS"]
@@ -59,14 +60,23 @@ CUDA_UNIT_PX = 512
 
 
 def _cascade_unit(device: str, stride: int, overview_factor: int) -> int | None:
-    """The cascade's routing unit in pixels for ``device`` (None: one tile stride).
+    """The cascade's routing unit in pixels for ``device`` (None: one tile stride). A stage
+    whose stride the router's 64 px cells do not tile gets the smallest unit that holds whole
+    strides and whole cells (ukis-csmask's 224 px stride: 448 px units).
 
     >>> _cascade_unit("cpu", 256, 4), _cascade_unit("cuda", 256, 4), _cascade_unit("cuda:1", 256, 64)
     (None, 512, 1024)
+    >>> _cascade_unit("cpu", 224, 4)
+    448
     """
+    if not is_whole(overview_factor, 1):
+        return None  # CascadeJob names the bad value
+    cell = CELL_OVERVIEW_PX * overview_factor
     if not device.startswith("cuda"):
-        return None
-    return math.lcm(CUDA_UNIT_PX, stride, CELL_OVERVIEW_PX * overview_factor)
+        # one stride where the router's trained 64 px cells tile it (otherwise CascadeJob says
+        # which overview factors do); the smallest common multiple for a stage they do not
+        return None if stride % (CELL_OVERVIEW_PX * 4) == 0 else math.lcm(stride, cell)
+    return math.lcm(CUDA_UNIT_PX, stride, cell)
 
 
 def _spatial_dims(dims: Sequence[Hashable]) -> tuple[str, str]:
@@ -102,6 +112,13 @@ def _band_arrays(obj: xr.Dataset | xr.DataArray) -> dict[str, xr.DataArray]:
                 f"one, e.g. arr.assign_coords({bdim}=['B02', 'B03', 'B04', 'B08'])"
             )
         names = [str(v) for v in obj[bdim].values]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DimensionError(
+                f"the DataArray's {bdim!r} coordinate names {repeated} more than once "
+                f"({names}); each band must appear once: drop the duplicates, e.g. "
+                f"arr.drop_duplicates({bdim!r}), or rename them"
+            )
         # drop band-dependent coords (stackstac's title, common_name, ...)
         band_coords = [c for c in obj.coords if bdim in obj[c].dims]
         base = obj.drop_vars(band_coords)
@@ -183,6 +200,26 @@ def _reflectance(
     if nd is not None and not (isinstance(nd, float) and np.isnan(nd)):
         refl = _where(data == nd, np.float32(np.nan), refl)
     return refl
+
+
+def _scaling_note(arr: xr.DataArray, var: str, *, scale, offset, sensor, attrs) -> str:
+    """Where ``var``'s DN scaling comes from, for the radiometry errors ('' when none)."""
+    s = scale.get(var) if isinstance(scale, Mapping) else scale
+    o = offset.get(var) if isinstance(offset, Mapping) else offset
+    sc, off = reflectance_scaling(
+        arr.dtype, {**attrs, **arr.attrs}, scale=s, offset=o, sensor=sensor, band=None
+    )
+    if sc == 1 and off == 0:
+        return ""
+    if s is not None or o is not None:
+        origin = "scale= / offset="
+    elif "scale_factor" in arr.attrs or "add_offset" in arr.attrs:
+        origin = "its scale_factor / add_offset attributes"
+    elif "scale_factor" in attrs or "add_offset" in attrs:
+        origin = "the dataset's scale_factor / add_offset attributes"
+    else:
+        origin = "the sensor's default DN scaling"
+    return f"{var} x {sc:g} {off:+g} from {origin}"
 
 
 def _where(cond, a, b):
@@ -305,8 +342,8 @@ def _check_keywords(
     if precision not in spec.precisions:
         raise ParameterError(
             f"precision={precision!r}: model {spec.name!r} runs in its own arithmetic and takes "
-            f"only {list(spec.precisions)}; precision= applies to xcloud's models "
-            "('fine', 'cascade')"
+            f"only {list(spec.precisions)}; precision= applies to xcloud's own models "
+            "('fine', or model='cascade' with fine='fine')"
         )
     if level is not None and (not isinstance(level, str) or level.lower() not in LEVELS):
         raise ParameterError(
@@ -331,6 +368,7 @@ def mask(
     device: str = "auto",
     batch_size: int | None = None,
     precision: str = "auto",
+    fine: str | None = None,
     route_threshold: float | None = None,
     routing: bool = True,
     ring: int = 1,
@@ -356,6 +394,7 @@ def mask(
     device: str = "auto",
     batch_size: int | None = None,
     precision: str = "auto",
+    fine: str | None = None,
     route_threshold: float | None = None,
     routing: bool = True,
     ring: int = 1,
@@ -380,6 +419,7 @@ def mask(
     device: str = "auto",
     batch_size: int | None = None,
     precision: str = "auto",
+    fine: str | None = None,
     route_threshold: float | None = None,
     routing: bool = True,
     ring: int = 1,
@@ -428,12 +468,19 @@ def mask(
         13-band Sentinel-2 cube (``benchmarks/speed.py``) and 1.6x on a 4-band one, with 99.3-99.6 %
         of the pixels unchanged and validation scores within 0.001; on other CPUs it is slower
         (a warning says so).
+    fine
+        Cascade only: the registered mask model that segments the units the router sends on
+        (e.g. ``"ukis-csmask"`` or ``"fine"``). Default: the first of the cascade's stages
+        after the router that can run on this data, ``ukis-csmask`` (the most accurate mask
+        xcloud can make, see the README) when the data has blue, green, red and nir, else
+        xcloud's own ``fine`` (with a warning saying why).
     route_threshold, routing, ring, overview_factor, overview, return_routing
         Cascade only (``model="cascade"``, see :mod:`xcloud.inference.cascade`). A coarse
         cell is filled without running the fine model when the coarse model is at least
         ``route_threshold`` sure it is cloudless or overcast (between 0 and 1; default: the
         value chosen on validation data, in the model card). ``routing=False`` (or
-        ``route_threshold=1``) runs the fine model everywhere (bit for bit ``model="fine"``).
+        ``route_threshold=1``) runs the fine stage everywhere (bit for bit the same as
+        ``model=fine``).
         ``ring`` units around each fine unit also run the fine model; a unit is 256 px on a
         CPU and 512 px on a CUDA device (:data:`CUDA_UNIT_PX`).
         The overview (block mean by ``overview_factor``) is computed from ``obj`` unless
@@ -468,6 +515,8 @@ def mask(
         obj, sensor=sensor, bands=bands, wavelengths=wavelengths
     )
     variables = list(arrays)
+    # the model that segments pixels: the cascade's fine stage, or the model itself
+    seg = _fine_stage(spec, fine, resolved, variables) if spec.stages else spec
     _check_keywords(
         variables,
         scale=scale,
@@ -479,15 +528,15 @@ def mask(
         routing=routing,
         level=level,
         precision=precision,
-        spec=spec,
+        spec=seg,
     )
     lvl = _level(sensor_obj, attrs, level)
-    if lvl is not None and lvl not in spec.levels:
+    if lvl is not None and lvl not in seg.levels:
         raise ModelUnavailableError(
-            f"model {spec.name!r} takes processing levels {list(spec.levels)}, the data is "
-            f"{lvl!r}; pick another model or pass level= if the data is really {spec.levels[0]!r}"
+            f"model {seg.name!r} takes processing levels {list(seg.levels)}, the data is "
+            f"{lvl!r}; pick another model or pass level= if the data is really {seg.levels[0]!r}"
         )
-    chosen = _select_bands(spec, resolved, variables)
+    chosen = _select_bands(seg, resolved, variables)
 
     template = arrays[chosen[0].var]
     ydim, xdim = _spatial_dims(template.dims)
@@ -497,13 +546,19 @@ def mask(
     x = _cube(arrays, chosen, order, **cube_kw)
 
     job = MaskJob(
-        model=spec.name,
+        model=seg.name,
         bands=tuple(r.name for r in chosen),
         wavelengths=tuple(r.descriptor for r in chosen),
         level=lvl,
         device=device,
         batch_size=batch_size,
         precision=precision,
+        scaling=tuple(
+            _scaling_note(
+                arrays[r.var], r.var, scale=scale, offset=offset, sensor=sensor_obj, attrs=attrs
+            )
+            for r in chosen
+        ),  # fmt: skip
     )
     routed = None
     if spec.stages:
@@ -519,19 +574,18 @@ def mask(
                     f"({[r.var for r in chosen]}); give it the same band variables"
                 )
             ov = _cube(ov_arrays, chosen, order, **cube_kw)
-        threshold = route_threshold if route_threshold is not None else spec.card["route_threshold"]
+        threshold = route_threshold if route_threshold is not None else _route_threshold(spec, seg)
         if not routing and route_threshold is not None and route_threshold != 1:
             raise ParameterError(
                 f"route_threshold={route_threshold!r} with routing=False: without routing no "
                 "cell is trusted, so the threshold would be ignored; drop one of the two"
             )
-        fine_spec = get_spec(spec.stages[1])
         cjob = CascadeJob(
-            replace(job, model=spec.stages[1]),
+            job,
             route_threshold=1.0 if not routing else threshold,
             ring=ring,
             overview_factor=overview_factor,
-            unit=_cascade_unit(resolve_device(device), fine_spec.stride, overview_factor),
+            unit=_cascade_unit(resolve_device(device), seg.stride, overview_factor),
         )
         result, routed = run_cascade(x, cjob, probabilities=probabilities, overview=ov)
     else:
@@ -542,6 +596,7 @@ def mask(
             "ring": ring != 1,
             "overview_factor": overview_factor != 4,
             "overview": overview is not None,
+            "fine": fine is not None,
         }
         cascade_only = [k for k, v in given.items() if v]
         if cascade_only:
@@ -555,7 +610,7 @@ def mask(
     coords = {k: v for k, v in template.coords.items() if set(v.dims) <= set(order)}
     if probabilities:
         dims = lead + ("class", ydim, xdim)
-        coords["class"] = list(spec.classes)
+        coords["class"] = list(seg.classes)
         out = xr.DataArray(result, dims=dims, coords=coords, name="cloud_probability")
         out.attrs = {"long_name": "cloud mask class probability", "units": "1"}
     else:
@@ -565,7 +620,7 @@ def mask(
             "flag_values": np.array(FLAG_VALUES, dtype=np.uint8),
             "flag_meanings": FLAG_MEANINGS,
         }
-    out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj))
+    out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj, seg))
     out.attrs["xcloud_precision"] = precision  # as asked: "auto" is bf16 on CUDA, fp32 elsewhere
     out = _with_crs(out, template)
     if routed is None:
@@ -661,16 +716,83 @@ def _routing_dataset(routed, template: xr.DataArray, lead, ydim: str, xdim: str)
     return ds
 
 
-def _provenance(spec: ModelSpec, chosen: list[ResolvedBand], level, sensor) -> dict[str, Any]:
+def _provenance(
+    spec: ModelSpec, chosen: list[ResolvedBand], level, sensor, seg: ModelSpec
+) -> dict[str, Any]:
+    weights, licence = spec.sha256 or _peer_version(spec), spec.licence
+    extra = {}
+    if seg is not spec:  # a cascade: its router's weights, then its fine stage's
+        router = get_spec(spec.stages[0]) if spec.stages[0] in list_models() else None
+        coarse = router.sha256 if router is not None else _coarse_sha256()
+        weights = f"coarse={coarse} {seg.name}={seg.sha256 or _peer_version(seg)}"
+        licence = f"coarse: {spec.licence}; {seg.name}: {seg.licence}"
+        extra = {"xcloud_fine_stage": seg.name}
     return {
         "xcloud_version": __version__,
         "xcloud_model": spec.name,
-        "xcloud_model_weights_sha256": spec.sha256 or _peer_version(spec),
-        "xcloud_model_licence": spec.licence,
+        "xcloud_model_weights_sha256": weights,
+        "xcloud_model_licence": licence,
+        **extra,
         "xcloud_bands": " ".join(f"{r.var}={r.name}" for r in chosen),
         "xcloud_level": level or "unknown",
         "xcloud_sensor": sensor.name if sensor is not None else "unknown",
     }
+
+
+def _coarse_sha256() -> str:
+    from xcloud.models.builtin import COARSE_SPEC
+
+    return str(COARSE_SPEC.sha256)
+
+
+def _fine_stage(
+    spec: ModelSpec, fine: str | None, resolved: list[ResolvedBand], variables: list[str]
+) -> ModelSpec:
+    """The model that segments a cascade's routed units: ``fine`` if given, else the first of
+    the cascade's stages after the router that is installed and finds its bands in the data
+    (a warning says why an earlier, preferred one was passed over)."""
+    if fine is not None:
+        if not isinstance(fine, str):
+            raise ParameterError(
+                f"fine={fine!r}: expected the registry name of a mask model, e.g. 'ukis-csmask' "
+                "or 'fine'"
+            )
+        stage = get_spec(fine)
+        if stage.stages:
+            raise ParameterError(
+                f"fine={fine!r} is itself a cascade; the fine stage is one mask model, e.g. "
+                "'ukis-csmask' or 'fine'"
+            )
+        check_available(stage)
+        return stage
+    passed: list[str] = []
+    for name in spec.stages[1:]:
+        try:
+            stage = get_spec(name)
+            check_available(stage)
+            _select_bands(stage, resolved, variables)
+        except (ModelUnavailableError, MissingBandsError, MissingDependencyError) as e:
+            if name == spec.stages[-1]:
+                raise
+            passed.append(f"{name!r} cannot run here ({e})")
+            continue
+        if passed:
+            warnings.warn(
+                f"the cascade segments with {name!r}: "
+                + "; ".join(passed)
+                + ". Pass fine= to choose the fine stage yourself",
+                XCloudWarning,
+                stacklevel=3,
+            )
+        return stage
+    raise ModelUnavailableError(f"model {spec.name!r} has no fine stage")  # pragma: no cover
+
+
+def _route_threshold(spec: ModelSpec, seg: ModelSpec) -> float:
+    """The router's default threshold for this fine stage (the model card's, chosen on
+    validation data for each stage; a stage without one routes nothing: 1.0)."""
+    table = spec.card.get("route_thresholds", {})
+    return float(table.get(seg.name, 1.0))
 
 
 def _peer_version(spec: ModelSpec) -> str:

@@ -53,9 +53,9 @@ def _dataset(x: np.ndarray, chunks=None) -> xr.Dataset:
 def test_routing_off_equals_fine_bit_for_bit(real512, chunks):
     ds = _dataset(real512, chunks)
     fine = ds.cloud.mask("fine").values
-    off = ds.cloud.mask("cascade", routing=False).values
+    off = ds.cloud.mask("cascade", fine="fine", routing=False).values
     np.testing.assert_array_equal(off, fine)
-    thr1 = ds.cloud.mask("cascade", route_threshold=1.0).values
+    thr1 = ds.cloud.mask("cascade", fine="fine", route_threshold=1.0).values
     np.testing.assert_array_equal(thr1, fine)
     assert set(np.unique(fine)) - {0, 1, 2, 3} == set()  # a real mask, not all nodata
 
@@ -63,7 +63,7 @@ def test_routing_off_equals_fine_bit_for_bit(real512, chunks):
 def test_routing_off_probabilities_equal_fine(real512):
     ds = _dataset(real512, {"y": 256, "x": 256})
     p_fine = ds.cloud.mask("fine", probabilities=True).values
-    p_off = ds.cloud.mask("cascade", routing=False, probabilities=True).values
+    p_off = ds.cloud.mask("cascade", fine="fine", routing=False, probabilities=True).values
     np.testing.assert_array_equal(p_off, p_fine)
 
 
@@ -148,12 +148,12 @@ def test_nodata_cells_through_the_accessor(real512):
     x = real512.copy()
     x[:, :, 256:] = np.nan  # whole units of nodata: known exactly from the overview
     ds = _dataset(x, {"y": 256, "x": 256})
-    m, routing = ds.cloud.mask(return_routing=True, ring=0)
+    m, routing = ds.cloud.mask(fine="fine", return_routing=True, ring=0)
     assert (m.values[:, 256:] == 255).all()
     assert (routing.cell_class.values[:, 4:] == 3).all()
     assert routing.trusted.values[:, 4:].all()
     assert not routing.unit_fine.values[:, 1].any()
-    p = ds.cloud.mask(probabilities=True, ring=0).values
+    p = ds.cloud.mask(fine="fine", probabilities=True, ring=0).values
     assert np.isnan(p[:, :, 256:]).all()
     np.testing.assert_allclose(p[:, :, :256].astype(np.float32).sum(axis=0), 1.0, atol=2e-3)
 
@@ -230,7 +230,7 @@ def test_given_overview_keeps_mask_lazy(real512):
     ds = _dataset(real512, {"y": 256, "x": 256})
     ov = _dataset(compute_overview(real512, 4)[:4])
     with dask.config.set(scheduler=_raise):
-        m, routing = ds.cloud.mask(overview=ov, return_routing=True)
+        m, routing = ds.cloud.mask(fine="fine", overview=ov, return_routing=True)
     assert isinstance(m.data, da.Array)
     assert float(routing.fine_fraction) == pytest.approx(routing.unit_fine.values.mean())
     assert (
@@ -246,7 +246,7 @@ def test_routing_dataset_over_time(real512):
         coords={"time": np.array(["2024-01-01", "2024-01-06"], dtype="datetime64[ns]")},
         attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
     ).chunk({"time": 1, "y": 256, "x": 256})
-    m, routing = ds.cloud.mask(return_routing=True)
+    m, routing = ds.cloud.mask(fine="fine", return_routing=True)
     assert m.dims == ("time", "y", "x") and m.chunks == ((1, 1), (256, 256), (256, 256))
     assert routing.fine_fraction.dims == ("time",)
     assert routing.cell_class.shape == (2, 8, 8) and routing.unit_fine.shape == (2, 2, 2)
@@ -259,12 +259,12 @@ def test_bad_cascade_arguments(real512):
     with pytest.raises(ValueError, match="route_threshold=, ring= only apply"):
         ds.cloud.mask("fine", route_threshold=0.7, ring=0)
     with pytest.raises(ValueError, match="overview_factor"):
-        ds.cloud.mask(overview_factor=3)
+        ds.cloud.mask(fine="fine", overview_factor=3)
     bad = _dataset(compute_overview(real512, 8)[:4])
     with pytest.raises(ValueError, match="factor 4"):
-        ds.cloud.mask(overview=bad)
+        ds.cloud.mask(fine="fine", overview=bad)
     with pytest.raises(xcloud.XCloudError, match="lacks the variables"):
-        ds.cloud.mask(overview=bad.drop_vars("B08"))
+        ds.cloud.mask(fine="fine", overview=bad.drop_vars("B08"))
 
 
 @pytest.mark.parametrize(
@@ -291,17 +291,17 @@ def test_bad_cascade_values_name_value_range_and_fix(kwargs, expected):
         attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
     )
     with pytest.raises(ParameterError, match=expected) as e:
-        ds.cloud.mask(**kwargs)
+        ds.cloud.mask(fine="fine", **kwargs)
     assert isinstance(e.value, ValueError)  # and catchable as the builtin
 
 
 def test_routing_accepts_numpy_bool_and_threshold_bounds(real512):
     ds = _dataset(real512)
     fine = ds.cloud.mask("fine").values
-    assert (ds.cloud.mask(routing=np.bool_(False)).values == fine).all()
-    assert (ds.cloud.mask(route_threshold=1).values == fine).all()  # 1: routing off
+    assert (ds.cloud.mask(fine="fine", routing=np.bool_(False)).values == fine).all()
+    assert (ds.cloud.mask(fine="fine", route_threshold=1).values == fine).all()  # 1: routing off
     assert (
-        ds.cloud.mask(route_threshold=np.float32(0.0)).shape == fine.shape
+        ds.cloud.mask(fine="fine", route_threshold=np.float32(0.0)).shape == fine.shape
     )  # trusts any sure class
 
 
@@ -310,5 +310,7 @@ def test_routing_off_reads_no_overview(real512):
     ds = _dataset(real512, {"y": 256, "x": 256})
     ov = _dataset(compute_overview(real512, 4)[:4], {"y": 64, "x": 64})
     ov = ov.map(lambda v: v.copy(data=v.data.map_blocks(_explode, dtype=v.dtype)))
-    off = ds.cloud.mask(routing=False, overview=ov).values  # would raise ReadError if read
+    off = ds.cloud.mask(
+        fine="fine", routing=False, overview=ov
+    ).values  # would raise ReadError if read
     np.testing.assert_array_equal(off, ds.cloud.mask("fine").values)

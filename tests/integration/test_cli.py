@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from xcloud.cli import main
 
 
+@pytest.mark.model
 def test_demo_writes_zarr_png_and_summary(tmp_path, capsys):
     out = tmp_path / "demo_output"
     assert main(["demo", "--out", str(out)]) == 0
@@ -21,8 +23,9 @@ def test_demo_writes_zarr_png_and_summary(tmp_path, capsys):
     values = mask.values
     assert set(np.unique(values)) <= {0, 1, 2, 3, 255}
     # the bundled scene has broken cumulus over a lake shore and their dark shadows: clear, cloud
-    # and shadow must all be found (fine.v20: about 42 % clear, 13 % cloud, 21 % thin, 25 % shadow)
-    assert 0.3 < (values == 0).mean() < 0.97 and (values == 1).mean() > 0.03
+    # and shadow must all be found (the default, ukis-csmask through the cascade: 27.7 % clear,
+    # 42.4 % cloud, 29.9 % shadow)
+    assert 0.2 < (values == 0).mean() < 0.97 and (values == 1).mean() > 0.03
     assert (values == 3).mean() > 0.05
     # running it again over the same folder replaces the demo output
     assert main(["demo", "--out", str(out)]) == 0

@@ -68,12 +68,12 @@ def test_tensor_path_with_nodata(cube, monkeypatch, tensor_calls):
 
 def test_tensor_path_shared_calls_cascade_unchanged(cube, monkeypatch, tensor_calls):
     cube = cube.chunk({"y": 256, "x": 256})
-    casc = cube.cloud.mask("cascade", device="cpu").values
+    casc = cube.cloud.mask("cascade", fine="fine", device="cpu").values
     fine = cube.cloud.mask("fine", device="cpu").values
     monkeypatch.setattr(core, "_on_device", lambda device, job: True)
     monkeypatch.setattr(core, "_coalesce", lambda device: True)
-    casc_t = cube.cloud.mask("cascade", device="cpu").values
-    off_t = cube.cloud.mask("cascade", routing=False, device="cpu").values
+    casc_t = cube.cloud.mask("cascade", fine="fine", device="cpu").values
+    off_t = cube.cloud.mask("cascade", fine="fine", routing=False, device="cpu").values
     assert tensor_calls  # the units ran on the tensor path
     assert (casc_t == casc).mean() >= 0.9999  # shared calls batch other tiles together
     assert (off_t == fine).mean() >= 0.9999

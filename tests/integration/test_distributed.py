@@ -40,13 +40,13 @@ def test_cluster_matches_threaded_and_loads_model_once_per_worker(client):
     assert sum(counts.values()) >= 1
 
 
-def test_default_cascade_on_the_cluster(client):
+def test_routed_cascade_on_the_cluster(client):
     """The cascade's routing pass and its hand-built graph run on the workers, giving the
     threaded scheduler's mask."""
     from xcloud.data import open_sample
 
     ds = open_sample(chunks=256)
-    threaded = ds.cloud.mask().compute(scheduler="threads")
-    m = ds.cloud.mask()  # routing computed on the cluster (the default scheduler now)
+    threaded = ds.cloud.mask(fine="fine").compute(scheduler="threads")
+    m = ds.cloud.mask(fine="fine")  # routing computed on the cluster (the default scheduler now)
     np.testing.assert_array_equal(client.compute(m).result().values, threaded.values)
     assert m.attrs["xcloud_model"] == "cascade"

@@ -39,7 +39,9 @@ def test_bf16_on_the_cpu_is_bf16_and_close(chip):
     m16 = chip.cloud.mask("fine", device="cpu", precision="bf16").values
     assert (m32 == m16).mean() >= 0.98
     # the cascade's fine stage takes it too: with routing off, bit for bit fine's bf16 mask
-    off = chip.cloud.mask("cascade", device="cpu", precision="bf16", routing=False).values
+    off = chip.cloud.mask(
+        "cascade", fine="fine", device="cpu", precision="bf16", routing=False
+    ).values
     np.testing.assert_array_equal(off, m16)
 
 

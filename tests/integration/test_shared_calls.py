@@ -103,12 +103,12 @@ def test_a_failed_shared_call_reaches_every_task_in_it(shared, monkeypatch):
 def test_cascade_masks_unchanged_when_units_share_calls(oncloudn_chip, shared, monkeypatch):
     ds = mirrored_chip(oncloudn_chip, 4, 256)  # 1024 x 1024 px: 16 one-tile units
     with dask.config.set(scheduler="threads", num_workers=4):
-        off_shared = ds.cloud.mask("cascade", routing=False, device="cpu").values
-        casc_shared = ds.cloud.mask("cascade", device="cpu").values
+        off_shared = ds.cloud.mask("cascade", fine="fine", routing=False, device="cpu").values
+        casc_shared = ds.cloud.mask("cascade", fine="fine", device="cpu").values
     n_shared = len(shared)
     monkeypatch.setattr(core, "_coalesce", lambda device: False)  # each task its own calls
     fine = ds.cloud.mask("fine", device="cpu").values
-    casc = ds.cloud.mask("cascade", device="cpu").values
+    casc = ds.cloud.mask("cascade", fine="fine", device="cpu").values
     assert n_shared > 0  # (how many units shared a call depends on the threads' timing)
     assert (off_shared == fine).mean() >= 0.9999
     assert (casc_shared == casc).mean() >= 0.9999

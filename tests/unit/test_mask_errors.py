@@ -247,3 +247,34 @@ def test_good_keyword_values_still_work():
     per_var = {v: 1e-4 for v in ds.data_vars}
     assert (xcloud.mask(dn, TEST_MODEL, scale=per_var, offset=0) == xcloud.mask(
         dn, TEST_MODEL, scale=1e-4, offset=0.0)).all()  # fmt: skip
+
+
+def test_duplicate_band_coordinates_are_refused():
+    """[B02, B02, B04, B08] used to drop a band and feed green as blue."""
+    import numpy as np
+    import xarray as xr
+
+    from xcloud.errors import DimensionError
+
+    arr = xr.DataArray(
+        np.full((4, 32, 32), 0.1, "float32"),
+        dims=("band", "y", "x"),
+        coords={"band": ["B02", "B02", "B04", "B08"]},
+        attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
+    )
+    with pytest.raises(DimensionError, match=r"names \['B02'\] more than once.*drop_duplicates"):
+        arr.cloud.mask("fine")
+
+
+def test_reflectance_scaled_twice_is_refused_naming_the_attribute():
+    """A float copy that kept its scale_factor was scaled again and masked 100 % clear."""
+    from xcloud.data import open_sample
+    from xcloud.errors import RadiometryError
+
+    twice = open_sample().astype("float32") * 1e-4  # keeps scale_factor = 1e-4
+    with pytest.raises(RadiometryError, match=r"implausibly dark.*B02 x 0.0001.*scale_factor"):
+        twice.cloud.mask("fine").compute()
+    once = twice.copy()
+    for v in once.data_vars.values():
+        v.attrs.pop("scale_factor")
+    assert (once.cloud.mask("fine").values != 0).any()

@@ -44,6 +44,11 @@ __all__ = ["MaskJob", "run_mask"]
 
 #: Reflectance above this in more than 1 % of a block's valid samples means unscaled DN.
 _DN_THRESHOLD = 5.0
+#: Reflectance this dark in every band (almost everywhere in a block) is no real scene: even
+#: clear water and deep shadow are brighter in the visible bands; data scaled twice is ~1e-4.
+_DARK_LIMIT = 0.002
+#: Non-zero valid values a block needs before the darkness check applies.
+_DARK_MIN_PIXELS = 1024
 #: Edge (px, rounded down to the tile stride) of the blocks a large numpy input is split into:
 #: 512 and 768 ran 2x faster than one block and 15 % faster than 1024 on a 2048 px 13-band
 #: cube with 2 threads.
@@ -65,6 +70,9 @@ class MaskJob:
     device: str = "auto"
     batch_size: int | None = None
     precision: str = "auto"
+    #: Per band, where its DN scaling came from (e.g. "x 0.0001 from its scale_factor
+    #: attribute"), for the radiometry errors; not part of the token (the data's token is).
+    scaling: tuple[str, ...] = ()
 
     def __dask_tokenize__(self):
         spec = get_spec(self.model)
@@ -242,10 +250,27 @@ def _run_model(job: MaskJob, tiles, device: str):
     return probs
 
 
-def _check_radiometry(x: np.ndarray, valid: np.ndarray, bands: Sequence[str]) -> None:
+def _check_radiometry(
+    x: np.ndarray, valid: np.ndarray, bands: Sequence[str], scaling: Sequence[str] = ()
+) -> None:
+    """Refuse values that are not reflectance: unscaled digital numbers (too bright), or data
+    scaled twice (too dark: a float variable that kept its ``scale_factor`` after it was
+    scaled made every model call the whole scene clear)."""
     n_valid = int(valid.sum())
     if n_valid == 0:
         return
+    both = valid[:, None]
+    lit = np.count_nonzero((x != 0) & both)  # exact zeros: fill that no attribute declared
+    if lit >= _DARK_MIN_PIXELS and np.count_nonzero((np.abs(x) > _DARK_LIMIT) & both) < 0.01 * lit:
+        brightest = float(np.max(np.abs(x[:, :][np.broadcast_to(both, x.shape)])))
+        how = "; ".join(s for s in scaling if s)
+        raise RadiometryError(
+            f"the reflectance is implausibly dark: fewer than 1 % of the valid values exceed "
+            f"{_DARK_LIMIT} in any band (the brightest is {brightest:.3g}), so the data was "
+            f"probably scaled twice ({how or 'no scaling applied by xcloud'}). If it is "
+            "reflectance already, drop the scaling attributes (ds[var].attrs.pop('scale_factor'), "
+            "and 'add_offset') or pass scale=1, offset=0"
+        )
     for c, name in enumerate(bands):
         high = np.count_nonzero(x[:, c][valid] > _DN_THRESHOLD)
         if high > 0.01 * n_valid:
@@ -311,7 +336,7 @@ def _stage_a(
     pad_x = (x0b - tx0, tx1 - (x0b + wb))
 
     valid = np.asarray(np.isfinite(x).all(axis=1))  # (n, hb, wb)
-    _check_radiometry(x, valid, job.bands)
+    _check_radiometry(x, valid, job.bands, job.scaling)
     # invalid = any band non-finite: make the whole pixel NaN (a copy only when there are any)
     filled = x if valid.all() else np.where(valid[:, None], x, np.float32(np.nan))
     # "edge" needs only the block's last row: a mirror would need as many rows as the pad,

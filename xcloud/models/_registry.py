@@ -95,15 +95,16 @@ def check_available(spec: ModelSpec) -> None:
             f"model {spec.name!r}: weight file {spec.weights!r} is missing from {WEIGHTS_DIR}; "
             "reinstall xcloud."
         )
-    if spec.extra is not None:
-        import importlib.util
+    import importlib.util
 
-        for mod in spec.card.get("requires", ()):
-            if importlib.util.find_spec(mod) is None:
-                raise ModelUnavailableError(
-                    f"model {spec.name!r} needs the optional dependency {mod!r}; "
-                    f'install it with: pip install "xcloud[{spec.extra}]"'
-                )
+    for mod in spec.card.get("requires", ()):
+        if importlib.util.find_spec(mod) is None:
+            how = (
+                f'install it with: pip install "xcloud[{spec.extra}]"'
+                if spec.extra is not None
+                else "it is one of xcloud's own dependencies: reinstall xcloud"
+            )
+            raise ModelUnavailableError(f"model {spec.name!r} needs the package {mod!r}; {how}")
 
 
 def sha256_file(path: Path) -> str:

@@ -42,6 +42,23 @@ def _card(weights: str) -> dict[str, Any]:
         return {}
 
 
+#: The cascade's router, then its fine stages in order of preference: xcloud.mask segments with
+#: the first that is installed and finds its bands in the data. ukis-csmask comes first because
+#: it is the most accurate mask xcloud can make (README, "Accuracy"); xcloud's own fine takes
+#: any 3-14 bands, so it is the stage of last resort.
+CASCADE_STAGES = ("coarse", "ukis-csmask", "fine")
+#: The router's threshold for each fine stage, each chosen by the coarse card's rule: the
+#: lowest threshold whose trusted cells disagree with that stage on <= 0.3 % of the valid pixels
+#: (``benchmarks/route_threshold.py``). The router was trained on fine's output; against
+#: ukis-csmask its trusted cells disagree on 0.75 % of the pixels even at 0.98 (On Cloud N,
+#: L8 Biome, clear and unlabelled scenes pooled), so with ukis-csmask it routes nothing (1.0)
+#: until a router is trained for that stage.
+ROUTE_THRESHOLDS = {
+    "fine": float(_card(COARSE_WEIGHTS).get("route_threshold", 1.0)),
+    "ukis-csmask": 1.0,
+}
+
+
 def _load_net(spec: ModelSpec, device: str, cls: type):
     import torch
     from safetensors.torch import load_file
@@ -206,7 +223,7 @@ def _load_cascade(spec: ModelSpec, device: str):
     itself runs in :func:`xcloud.mask` (:mod:`xcloud.inference.cascade`)."""
     from xcloud.models._registry import get_spec
 
-    fine = get_spec(spec.stages[1])  # (create_model would re-enter the registry's lock)
+    fine = get_spec(spec.stages[-1])  # (create_model would re-enter the registry's lock)
     return fine.loader(fine, device)
 
 
@@ -278,16 +295,18 @@ def _register() -> None:
             replace(
                 fine,
                 name="cascade",
-                description="default: coarse routing on an overview, 'fine' only where cloud cover is mixed",
+                description="default: coarse routing on an overview, the most accurate fine "
+                "stage (ukis-csmask, else fine) only where cloud cover is mixed",
                 loader=_load_cascade,
                 weights=None,
                 sha256=f"coarse={COARSE_SHA256} fine={FINE_SHA256}",
-                stages=("coarse", "fine"),
+                stages=CASCADE_STAGES,
                 card={
                     "stages": {"coarse": COARSE_SPEC.card, "fine": fine.card},
-                    "route_threshold": COARSE_SPEC.card.get("route_threshold", 0.9),
-                    "note": "create_model('cascade') loads the fine stage; routing happens in "
-                    "xcloud.mask (see xcloud.inference.cascade)",
+                    "route_thresholds": ROUTE_THRESHOLDS,
+                    "note": "create_model('cascade') loads xcloud's own fine stage; routing, "
+                    "and the choice of fine stage, happen in xcloud.mask (see "
+                    "xcloud.inference.cascade)",
                 },
             )
         )

@@ -82,7 +82,7 @@ SPEC = register_model(
         overlap=32,
         levels=LEVELS,
         licence="Apache-2.0 (ukis-csmask)",
-        extra="peers",
+        extra=None,  # a core dependency: the default cascade segments with it
         card={
             "requires": ("ukis_csmask", "onnxruntime"),
             "source": "https://github.com/dlr-eoc/ukis-csmask",

@@ -1,0 +1,131 @@
+"""Choose the cascade router's ``route_threshold`` for a fine stage, by the coarse card's rule.
+
+The rule (the one ``coarse``'s model card applies to ``fine``): a cell is *trusted* when the
+router's argmax is cloudless or overcast with probability >= the threshold and the cell is all
+valid; its pixels are then filled (clear or cloud) without running the fine stage. The
+*disagreement* of a threshold is the share of all valid pixels that lie in trusted cells and
+where the fine stage, run everywhere, says something else than the fill. The chosen threshold
+is the lowest whose pooled disagreement is <= 0.3 %.
+
+Scenes: every labelled and clear scene of ``benchmarks/accuracy.py --cv`` (On Cloud N, L8
+Biome, EuroSAT, SEN12MS-CR) and the unlabelled scenes with blue, green, red and nir
+(``landsat8_xrspatial``, ``sen12mscr_cloudy``); per-cell figures do not depend on routing
+units or the safety ring, so mosaics are not needed. Printed per source and pooled, written to
+``benchmarks/results/route_threshold.json``.
+
+Run
+---
+    .venv/bin/python benchmarks/route_threshold.py [--fine ukis-csmask]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
+LIMIT = 0.003
+
+
+def scenes():
+    """``(source, name, Dataset, sensor)`` for every scene the rule is measured on."""
+    import xarray as xr
+
+    from benchmarks.accuracy import all_chips
+    from xcloud.train.routing import load_unlabelled
+
+    for source, _, chip in all_chips():
+        yield source, chip.name, chip.ds, chip.sensor
+    sensors = {"landsat8_xrspatial": "landsat-8-l1", "sen12mscr_cloudy": "sentinel-2a-l1c"}
+    for s in load_unlabelled(sources=tuple(sensors)):
+        h, w = s.image.shape[1:]
+        ds = xr.Dataset(
+            {b: (("y", "x"), s.image[i]) for i, b in enumerate(s.bands)},
+            coords={"y": np.arange(h), "x": np.arange(w)},
+        ).chunk({"y": 512, "x": 512})
+        yield s.source, s.name, ds, sensors[s.source]
+
+
+def cell_counts(ds, sensor, fine: str, thresholds) -> dict:
+    """Valid pixels, and per threshold the trusted pixels and those the stage disagrees on."""
+    _, r = ds.cloud.mask(
+        "cascade", fine=fine, route_threshold=0.0, sensor=sensor, return_routing=True
+    )
+    ref = np.asarray(ds.cloud.mask(fine, sensor=sensor).values)
+    cls, prob = r["cell_class"].values, r["cell_probability"].values
+    trusted0 = r["trusted"].values & (cls <= 1)  # all-valid cells the router calls uniform
+    cell = int(r.attrs["cell_size_px"])
+    fill = np.where(cls == 1, 1, 0).astype(np.uint8)
+    h, w = ref.shape[-2:]
+
+    def big(a):  # (cell grid) -> pixels
+        return np.repeat(np.repeat(a, cell, axis=-2), cell, axis=-1)[..., :h, :w]
+
+    valid = ref != 255
+    wrong = big(fill) != ref
+    out = {"valid": int(valid.sum()), "thresholds": {}}
+    for t in thresholds:
+        tr = big(trusted0 & (prob >= t)) & valid
+        out["thresholds"][t] = {"trusted": int(tr.sum()), "disagree": int((tr & wrong).sum())}
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--fine", default="ukis-csmask", help="the fine stage (a registry name)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "route_threshold.json"))
+    args = p.parse_args(argv)
+
+    import dask
+
+    import xcloud  # noqa: F401  (the accessor)
+
+    warnings.simplefilter("ignore")
+    totals: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    with dask.config.set(scheduler="threads", num_workers=2):
+        for source, name, ds, sensor in scenes():
+            try:
+                c = cell_counts(ds, sensor, args.fine, THRESHOLDS)
+            except Exception as e:  # a scene the stage cannot take (bands): say so, go on
+                print(f"  skip {source}/{name}: {type(e).__name__}: {str(e)[:100]}")
+                continue
+            for key in (source, "all"):
+                tot = totals.setdefault(key, {"valid": 0, "scenes": 0, "thresholds": {}})
+                tot["valid"] += c["valid"]
+                tot["scenes"] += 1
+                for t, v in c["thresholds"].items():
+                    d = tot["thresholds"].setdefault(t, {"trusted": 0, "disagree": 0})
+                    d["trusted"] += v["trusted"]
+                    d["disagree"] += v["disagree"]
+    rows = []
+    for key, tot in totals.items():
+        for t, v in tot["thresholds"].items():
+            rows.append({"source": key, "threshold": t, "scenes": tot["scenes"],
+                         "trusted": v["trusted"] / max(tot["valid"], 1),
+                         "disagreement": v["disagree"] / max(tot["valid"], 1)})  # fmt: skip
+    print(f"fine stage {args.fine!r}; {time.perf_counter() - t0:.0f} s")
+    print(f"{'source':<20} {'thr':>5} {'trusted px':>11} {'disagreement':>13}")
+    for r in rows:
+        print(f"{r['source']:<20} {r['threshold']:>5.2f} {r['trusted']:>10.1%} "
+              f"{r['disagreement']:>12.3%}")  # fmt: skip
+    ok = [r["threshold"] for r in rows if r["source"] == "all" and r["disagreement"] <= LIMIT]
+    chosen = min(ok) if ok else 1.0
+    print(f"chosen (lowest threshold with pooled disagreement <= {LIMIT:.1%}): {chosen}")
+    out = {"fine": args.fine, "rule": f"lowest threshold with disagreement <= {LIMIT}",
+           "chosen": chosen, "rows": rows}  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
