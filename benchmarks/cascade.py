@@ -5,7 +5,7 @@ STAC catalogues serve), 256 px blocks, and read back with rioxarray in 256 px da
 decoding is part of the cost, as it is for users. Side by side in one run:
 
 * ``fine``: the fine model on every chunk (reads every chunk);
-* ``cascade``: the default cascade, overview read from the file's own overview level (factor 4,
+* ``cascade``: the cascade with ``fine="fine"`` (the stage its router was trained for), overview read from the file's own overview level (factor 4,
   as :func:`xcloud.open_stac` cubes do), fine model only on routed units;
 * ``cascade, overview from cube``: the same, but the overview coarsened from the full-resolution
   cube (what a cube with no overviews gets: every chunk is read once for the overview).
@@ -336,7 +336,7 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
     mpx = h * w / 1e6
     block_bytes = img.shape[0] * 256 * 256 * 2
     kw = dict(meta["kw"], device="cpu")
-    ckw = dict(kw)
+    ckw = dict(kw, fine="fine")  # routing against the stage it was trained for, side by side
     if args.threshold is not None:
         ckw["route_threshold"] = args.threshold
     if args.ring is not None:
@@ -346,7 +346,7 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
     with dask.config.set(scheduler="threads", num_workers=args.threads):
         # warm up: load both models once, outside the timings
         small = _open(path, meta=meta).isel(y=slice(0, 512), x=slice(0, 512))
-        small.cloud.mask("cascade", **kw).compute()
+        small.cloud.mask("cascade", **ckw).compute()
 
         full = _open(path, meta=meta)
         rc = ReadCounter(full.data.name)

@@ -101,3 +101,15 @@ def test_data_card_says_when_the_synthetic_composites_were_not_used():
     assert "not used" not in _data_card(train, val, split)["train"]["synthetic"]["note"]
     none = {"synthetic:eurosat:13": 0.0, "oncloudn": 1.0}
     assert "not used" in _data_card(train, val, none)["train"]["synthetic"]["note"]
+
+
+def test_checkpoints_load_without_unpickling_code(tmp_path):
+    """Resuming used torch.load(weights_only=False): a checkpoint could run any code."""
+    from pathlib import Path
+
+    cfg = _cfg(tmp_path / "c", steps=6, ckpt_every=3)
+    train_fine({"toy": _scenes()}, cfg, model=FineNet(widths=TINY), stop_after=3)
+    state = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 3
+    src = Path(__file__).parents[2] / "xcloud"
+    assert not [p for p in src.rglob("*.py") if "weights_only=False" in p.read_text()]

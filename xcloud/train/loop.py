@@ -195,14 +195,14 @@ def _run(
         t = (i - warm) / max(1, cfg.steps - warm)
         if cfg.time_limit:
             t = max(t, (time.perf_counter() - t_start) / cfg.time_limit)
-        return 0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * min(t, 1.0)))
+        return float(0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * min(t, 1.0))))  # plain: weights_only
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     aug_rng = np.random.default_rng(cfg.seed + 1)
     step, history = 0, []
     ckpt = out / "checkpoint.pt"
     if cfg.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -216,7 +216,7 @@ def _run(
 
             init_state = load_file(str(cfg.init), device=str(device))
         else:
-            init_state = torch.load(cfg.init, map_location=device)
+            init_state = torch.load(cfg.init, map_location=device, weights_only=True)
         missing = model.load_state_dict(init_state, strict=False)
         if log:
             log(f"initialised from {cfg.init}; missing {len(missing.missing_keys)} keys")
@@ -259,7 +259,7 @@ def _run(
         step += 1
         val = loss.item()
         ema = val if ema is None else 0.98 * ema + 0.02 * val
-        history.append((step, source, val))
+        history.append((step, str(source), val))  # plain types: checkpoints load weights_only
         bar.update(1)
         bar.set_postfix(loss=f"{ema:.3f}", src=source[:4])
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
