@@ -90,6 +90,39 @@ def _spatial_dims(dims: Sequence[Hashable]) -> tuple[str, str]:
     )
 
 
+def _flips(template: xr.DataArray, ydim: str, xdim: str) -> dict[str, slice]:
+    """The reversals that make ``template`` north up (y coordinate descending) with x
+    ascending; empty when it already is, or its coordinates do not say.
+
+    >>> t = xr.DataArray(np.zeros((2, 3)), dims=("y", "x"), coords={"y": [0, 1], "x": [2, 1, 0]})
+    >>> sorted(_flips(t, "y", "x"))
+    ['x', 'y']
+    """
+    out = {}
+    for dim, descending in ((ydim, True), (xdim, False)):
+        c = template.coords.get(dim)
+        if c is None or c.ndim != 1 or c.size < 2:
+            continue
+        v = c.values
+        if (v[-1] < v[0]) != descending:
+            out[dim] = slice(None, None, -1)
+    return out
+
+
+def _check_size(template: xr.DataArray, ydim: str, xdim: str, seg: ModelSpec) -> None:
+    """Refuse a scene smaller than the model's tile overlap: its halo would not fit (dask
+    raised deep inside the graph, and the cascade called a cloudy pixel clear)."""
+    ny, nx = template.sizes[ydim], template.sizes[xdim]
+    low = max(seg.overlap, 2)
+    if ny < low or nx < low:
+        raise DimensionError(
+            f"the scene is {ny} x {nx} px ({ydim} x {xdim}); model {seg.name!r} needs at least "
+            f"{low} x {low} px (its tiles overlap by {seg.overlap} px). Mask a larger window, "
+            f"or pad this one with nodata, e.g. ds.pad({ydim}=(0, {max(low - ny, 0)}), "
+            f"{xdim}=(0, {max(low - nx, 0)}))"
+        )
+
+
 def _band_arrays(obj: xr.Dataset | xr.DataArray) -> dict[str, xr.DataArray]:
     """One DataArray per band candidate, keyed by variable / band-coordinate name."""
     if isinstance(obj, xr.Dataset):
@@ -540,6 +573,13 @@ def mask(
 
     template = arrays[chosen[0].var]
     ydim, xdim = _spatial_dims(template.dims)
+    _check_size(template, ydim, xdim, seg)
+    # north up (y descending), x ascending: the tile grid and the models see every scene the
+    # same way round, so the mask does not depend on how the axes run
+    flips = _flips(template, ydim, xdim)
+    if flips:
+        arrays = {k: v.isel(flips) for k, v in arrays.items()}
+        template = arrays[chosen[0].var]
     lead = tuple(d for d in template.dims if d not in (ydim, xdim))
     order = lead + (ydim, xdim)
     cube_kw = dict(scale=scale, offset=offset, nodata=nodata, sensor=sensor_obj, attrs=attrs)
@@ -566,7 +606,8 @@ def mask(
             overview = _stac_overview(obj, chosen, overview_factor)
         ov = None
         if overview is not None:
-            ov_arrays = _band_arrays(overview)
+            ov_arrays = {k: v.isel({d: s for d, s in flips.items() if d in v.dims})
+                         for k, v in _band_arrays(overview).items()}  # fmt: skip
             missing = [r.var for r in chosen if r.var not in ov_arrays]
             if missing:
                 raise MissingBandsError(
@@ -622,7 +663,7 @@ def mask(
         }
     out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj, seg))
     out.attrs["xcloud_precision"] = precision  # as asked: "auto" is bf16 on CUDA, fp32 elsewhere
-    out = _with_crs(out, template)
+    out = _with_crs(out.isel(flips), template)  # back in the input's order
     if routed is None:
         return out
     out.attrs["xcloud_route_threshold"] = float(cjob.route_threshold)
