@@ -820,3 +820,43 @@ def test_mask_to_zarr_with_the_default_cascade(series, tmp_path):
     expected = xcloud.mask(sub).values
     np.testing.assert_array_equal(out["cloud_mask"].values, expected)
     assert int(out["xcloud_done"].sum()) == out["xcloud_done"].size
+
+
+def test_local_files_only_from_a_local_catalogue(stac_server):
+    """A catalogue could point asset hrefs at any local file (file://, a path, /vsi...): only a
+    catalogue on this machine, or allow_local=True, may."""
+    from xcloud.io.stac import AssetError, open_stac
+
+    with pytest.raises(AssetError, match=r"points at a local path .*allow_local=False"):
+        open_stac(stac_server, COLLECTION, datetime=GOOD, allow_local=False)
+    ds = open_stac(stac_server, COLLECTION, datetime=GOOD)  # the server is local: allowed
+    assert ds.sizes["time"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("href", "allow", "expected"),
+    [
+        ("file:///etc/passwd", None, r"local path .*not on this machine.*allow_local=True"),
+        ("/etc/passwd", None, r"local path"),
+        ("/vsicurl/http://169.254.169.254/latest", None, r"local path"),
+        ("ftp://example.com/b.tif", None, r"scheme 'ftp'"),
+        ("file:///data/b.tif", True, None),
+        ("https://example.com/b.tif", None, None),
+        ("s3://bucket/b.tif", None, None),
+    ],
+)
+def test_a_remote_catalogue_cannot_steer_reads(href, allow, expected):
+    from datetime import datetime
+
+    import pystac
+
+    from xcloud.io.stac import AssetError, _check_hrefs
+
+    item = pystac.Item("x", None, None, datetime(2024, 1, 1), {})
+    item.add_asset("B02", pystac.Asset(href))
+    check = lambda: _check_hrefs([item], {"B02": "blue"}, "https://stac.example.com/v1", allow)  # noqa: E731
+    if expected is None:
+        check()
+    else:
+        with pytest.raises(AssetError, match=expected):
+            check()

@@ -76,3 +76,24 @@ def test_coarse_predict_grid():
     )
     assert grid.shape == (1, 4, 2, 3)
     np.testing.assert_allclose(grid.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_model_cards_are_pinned_by_hash(tmp_path, monkeypatch):
+    """A card sets behaviour (the router's threshold, the architecture): an edited one must not
+    load silently, like edited weights."""
+    import json
+    import shutil
+
+    from xcloud.models import builtin
+
+    for name in builtin.CARD_SHA256:
+        shutil.copy(builtin.WEIGHTS_DIR / name, tmp_path / name)
+    assert builtin._card(builtin.FINE_WEIGHTS)["architecture"]  # the shipped cards verify
+    card = json.loads((tmp_path / "coarse.v10.json").read_text())
+    card["route_threshold"] = 0.01
+    (tmp_path / "coarse.v10.json").write_text(json.dumps(card))
+    monkeypatch.setattr(builtin, "WEIGHTS_DIR", tmp_path)
+    damaged = builtin._card(builtin.COARSE_WEIGHTS)
+    assert "route_threshold" not in damaged
+    assert "not the pinned" in damaged["unavailable"] and "reinstall" in damaged["unavailable"]
+    assert "architecture" in builtin._card(builtin.FINE_WEIGHTS)  # the other still loads

@@ -186,6 +186,60 @@ def _choose_assets(table: Mapping[str, str], bands: Sequence[str] | None, collec
     return chosen
 
 
+#: URL schemes an asset href of a remote catalogue may use.
+REMOTE_SCHEMES = ("http", "https", "s3", "gs", "az", "abfs")
+
+
+def is_local_catalogue(url: str) -> bool:
+    """Whether a STAC API lives on this machine (a loopback host, or a local path).
+
+    >>> is_local_catalogue("http://127.0.0.1:8080"), is_local_catalogue("https://earth-search.aws.element84.com/v1")
+    (True, False)
+    """
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        return True
+    host = (parsed.hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _check_hrefs(items, chosen, url: str, allow_local: bool | None) -> None:
+    """Refuse asset hrefs that read local files (or GDAL virtual paths) unless allowed: a
+    remote catalogue must not steer the client to this machine's files."""
+    from urllib.parse import urlparse
+
+    if allow_local not in (None, True, False):
+        raise XCloudError(f"allow_local={allow_local!r}: expected None, True or False")
+    local_ok = is_local_catalogue(url) if allow_local is None else allow_local
+    for it in items:
+        for key in chosen:
+            asset = it.assets.get(key)
+            if asset is None:
+                continue  # _problem reports it
+            href = asset.get_absolute_href() or asset.href
+            scheme = urlparse(href).scheme.lower()
+            local = scheme in ("", "file") or href.startswith("/vsi") or len(scheme) == 1
+            if local and not local_ok:
+                why = (
+                    "allow_local=False"
+                    if allow_local is False
+                    else f"the catalogue {url!r} is not on this machine"
+                )
+                raise AssetError(
+                    f"item {it.id!r} asset {key!r} points at a local path ({href!r}) and {why}; "
+                    "xcloud does not let a catalogue make it read local files. Pass "
+                    "allow_local=True if you trust this catalogue"
+                )
+            if not local and scheme not in REMOTE_SCHEMES:
+                raise AssetError(
+                    f"item {it.id!r} asset {key!r} has href {href!r} with scheme {scheme!r}; "
+                    f"expected one of {list(REMOTE_SCHEMES)} (or a local file from a local "
+                    "catalogue)"
+                )
+
+
 def _problem(item, key: str, check: bool) -> str | None:
     asset = item.assets.get(key)
     if asset is None:
@@ -281,6 +335,7 @@ def open_stac(
     check_assets: bool = True,
     retries: int = 3,
     backoff: float = 0.5,
+    allow_local: bool | None = None,
     load_kw: Mapping[str, Any] | None = None,
     **search_kw: Any,
 ) -> xr.Dataset:
@@ -316,6 +371,12 @@ def open_stac(
         Open every chosen asset's header once to find unreadable ones before loading.
     retries, backoff
         Connection / HTTP errors are retried ``retries`` times, waiting ``backoff * 2**i`` s.
+    allow_local
+        Whether asset hrefs may name local files (``file://`` or a plain path) or GDAL's own
+        virtual paths (``/vsi...``). None (default): only when the catalogue itself is local
+        (a loopback address), so a remote catalogue cannot make xcloud read this machine's
+        files; ``True`` to trust a remote one that serves local paths, ``False`` never.
+        Remote hrefs must be ``http(s)``, ``s3``, ``gs`` or ``az``.
     load_kw
         More keyword arguments for ``odc.stac.load``.
     **search_kw
@@ -378,6 +439,7 @@ def open_stac(
     items.sort(key=lambda it: (it.datetime or it.properties.get("start_datetime") or "", it.id))
 
     chosen = _choose_assets(_band_table(items), bands, collection)
+    _check_hrefs(items, chosen, url, allow_local)
     problems: dict[str, list[str]] = {}
     for it in items:
         for key in chosen:

@@ -10,6 +10,7 @@ Importing this module registers the models; torch is imported only when one is l
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import replace
@@ -34,12 +35,30 @@ COARSE_SHA256 = "5a9204b6fbb79131f297dec8e0f737b09ce371fa7cc9991fd028dae94c1f277
 LICENCE = "CC-BY-4.0"
 
 
+#: Pinned hashes of the model cards: a card sets behaviour (the router's threshold, the
+#: architecture the weights load into), so it is checked like the weights.
+CARD_SHA256 = {
+    "fine.v20.json": "c2c10cdbe1941de0636ac7c40267c76c9112bcfa0a2bfc3570445aa5eee9a99a",
+    "coarse.v10.json": "1922eb35bd8c3e1b79c82851a05406f4b6c65f46651ec37b8b0a07037b8912be",
+}
+
+
 def _card(weights: str) -> dict[str, Any]:
-    path = WEIGHTS_DIR / weights.replace(".safetensors", ".json")
+    """The weights' model card, if its sha256 is the pinned one; otherwise a card that makes
+    the model unavailable, saying why (the registry raises that when it is asked for)."""
+    name = weights.replace(".safetensors", ".json")
+    path = WEIGHTS_DIR / name
     try:
-        return json.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:  # the registry reports the missing weight file itself
         return {}
+    got = hashlib.sha256(raw).hexdigest()
+    if got != CARD_SHA256.get(name):
+        return {
+            "unavailable": f"its model card {path} has sha256 {got}, not the pinned "
+            f"{CARD_SHA256.get(name)}; the package is damaged or was edited: reinstall xcloud"
+        }
+    return json.loads(raw)
 
 
 #: The cascade's router, then its fine stages in order of preference: xcloud.mask segments with

@@ -353,7 +353,7 @@ def finish_fine(
     }
     if export:
         _, path, digest = export_model(model, export, name="fine", version=version, card=card)
-        print(f"exported {path} (sha256 {digest})")
+        print(_exported(path, digest))
         card["sha256"] = digest
     return card
 
@@ -499,9 +499,19 @@ def run_coarse(
             )
     if export:
         _, path, digest = export_model(model, export, name="coarse", version=version, card=card)
-        print(f"exported {path} (sha256 {digest})")
+        print(_exported(path, digest))
         card["sha256"] = digest
     return card
+
+
+def _exported(card_path, digest: str) -> str:
+    """What to pin after an export: the weights' and the card's sha256 (builtin.py checks both)."""
+    from xcloud.models._registry import sha256_file
+
+    return (
+        f"exported {card_path} (weights sha256 {digest}, card sha256 {sha256_file(card_path)}; "
+        "pin both in xcloud/models/builtin.py to ship them)"
+    )
 
 
 def _fine_identity(fine_weights: str | None) -> str:
