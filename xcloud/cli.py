@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -198,7 +199,7 @@ def _mask(args) -> int:
         ds = xr.open_dataset(src, chunks={"y": args.chunks, "x": args.chunks})
     t0 = time.perf_counter()
     mask = xcloud.mask(ds, args.model, sensor=args.sensor, precision=args.precision)
-    with ProgressBar(dt=0.2):
+    with ProgressBar(dt=0.2) if not args.quiet else contextlib.nullcontext():
         xcloud.to_zarr(mask, args.out, mode="w" if args.overwrite else None)
     seconds = time.perf_counter() - t0
     print(summary_table(xr.open_zarr(args.out)["cloud_mask"].values, seconds, args.model))
@@ -357,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except XCloudError as e:
         print(f"xcloud: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an unreadable input, a read-only --out, a full disk: one line
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"xcloud: error: {type(e).__name__}: {e.strerror or e}{where}", file=sys.stderr)
         return 2
 
 

@@ -90,3 +90,30 @@ def test_mask_file_in_bf16(tmp_path):
     m32 = xr.open_zarr(out)["cloud_mask"].load()
     assert m32.attrs["xcloud_precision"] == "auto"
     assert (m32.values == m.values).mean() >= 0.98
+
+
+def test_cli_bad_paths_are_one_clear_line(tmp_path, capsys):
+    """An unreadable input and an --out that cannot be written used to print tracebacks."""
+    from xcloud.data import SAMPLE_PATH
+
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"not a tiff")
+    assert main(["mask", str(junk), "--out", str(tmp_path / "a.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xcloud: error:") and "junk.tif" in err and "Traceback" not in err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    out = blocker / "m.zarr"  # under a file: cannot be created
+    assert main(["mask", str(SAMPLE_PATH), "--out", str(out), "--model", "fine"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xcloud: error:") and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_cli_quiet_prints_no_progress_for_local_files(tmp_path, capfd):
+    from xcloud.data import SAMPLE_PATH
+
+    out = tmp_path / "m.zarr"
+    assert main(["mask", str(SAMPLE_PATH), "--out", str(out), "--model", "fine", "--quiet"]) == 0
+    captured = capfd.readouterr()
+    assert "[####" not in captured.out + captured.err and "Completed" not in captured.err
+    assert "clear" in captured.out  # the summary is the result, not progress

@@ -278,3 +278,19 @@ def test_reflectance_scaled_twice_is_refused_naming_the_attribute():
     for v in once.data_vars.values():
         v.attrs.pop("scale_factor")
     assert (once.cloud.mask("fine").values != 0).any()
+
+
+def test_infinite_values_warn_and_far_negative_values_are_refused(s2_dataset):
+    import numpy as np
+
+    from xcloud.errors import RadiometryError, XCloudWarning
+
+    inf = s2_dataset.copy(deep=True)
+    inf["B02"][0:4, 0:4] = np.inf
+    with pytest.warns(XCloudWarning, match=r"16 pixels have infinite values.*nodata"):
+        m = inf.cloud.mask("fine")
+    assert (m.values[0:4, 0:4] == 255).all()
+    neg = s2_dataset.copy(deep=True)
+    neg["B04"][:] = -0.5
+    with pytest.raises(RadiometryError, match=r"below -0.2 .*offset"):
+        neg.cloud.mask("fine")

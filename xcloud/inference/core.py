@@ -47,6 +47,8 @@ _DN_THRESHOLD = 5.0
 #: Reflectance this dark in every band (almost everywhere in a block) is no real scene: even
 #: clear water and deep shadow are brighter in the visible bands; data scaled twice is ~1e-4.
 _DARK_LIMIT = 0.002
+#: Reflectance below this is no measurement (noise and the S2 L2A offset reach about -0.1).
+_NEGATIVE_LIMIT = -0.2
 #: Non-zero valid values a block needs before the darkness check applies.
 _DARK_MIN_PIXELS = 1024
 #: Edge (px, rounded down to the tile stride) of the blocks a large numpy input is split into:
@@ -256,10 +258,27 @@ def _check_radiometry(
     """Refuse values that are not reflectance: unscaled digital numbers (too bright), or data
     scaled twice (too dark: a float variable that kept its ``scale_factor`` after it was
     scaled made every model call the whole scene clear)."""
+    if not valid.all() and np.isinf(x).any():
+        n_inf = int(np.isinf(x).any(axis=1).sum())
+        warnings.warn(
+            f"{n_inf} pixels have infinite values in {list(bands)}; they are treated as nodata "
+            "(255). Replace them with NaN yourself (ds.where(np.isfinite(ds))), or check the "
+            "scaling, to silence this",
+            XCloudWarning,
+            stacklevel=2,
+        )
     n_valid = int(valid.sum())
     if n_valid == 0:
         return
     both = valid[:, None]
+    below = np.count_nonzero((x < _NEGATIVE_LIMIT) & both)
+    if below > 0.01 * n_valid * x.shape[1]:
+        raise RadiometryError(
+            f"{below} valid values are below {_NEGATIVE_LIMIT} (the lowest is "
+            f"{float(np.min(np.where(both, x, np.inf))):.3g}); reflectance is >= 0 up to noise "
+            "(Sentinel-2 L2A with the -1000 DN offset reaches about -0.1). Check offset= or the "
+            "add_offset attribute, and that nodata is declared (nodata=)"
+        )
     lit = np.count_nonzero((x != 0) & both)  # exact zeros: fill that no attribute declared
     if lit >= _DARK_MIN_PIXELS and np.count_nonzero((np.abs(x) > _DARK_LIMIT) & both) < 0.01 * lit:
         brightest = float(np.max(np.abs(x[:, :][np.broadcast_to(both, x.shape)])))
