@@ -22,7 +22,6 @@ import socket
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +127,8 @@ def _claimed(path: str, run_id: str):
 def _write_region(
     block: np.ndarray, path: str, run_id: str, t: int, y: slice, x: slice
 ) -> np.ndarray:
-    """Runs on a worker: write one mask block into the store, return its pixel counts."""
+    """One region's task: write its mask block (after checking that this run still owns the
+    store) and return its pixel counts; the driver then records the counts and the done flag."""
     _array(_claimed(path, run_id), "cloud_mask")[t : t + 1, y, x] = block
     return _counts(block)
 
@@ -349,8 +349,8 @@ def _check_arguments(ds_or_mask, resume, overwrite, chunks, mask_kw, max_in_flig
         )
     if max_in_flight is not None and not is_whole(max_in_flight, 1):
         raise ParameterError(
-            f"max_in_flight={max_in_flight!r}: expected a whole number >= 1 (regions computing "
-            "at once), or None for twice the threads"
+            f"max_in_flight={max_in_flight!r}: expected a whole number >= 1 (local threads "
+            "computing at once), or None for one per core"
         )
     if mask_kw is not None:
         if not isinstance(mask_kw, Mapping):
@@ -420,7 +420,8 @@ def mask_to_zarr(
     client
         A ``distributed.Client`` to run regions on; default: local threads.
     max_in_flight
-        Regions computing at once (default: twice the threads / worker threads).
+        Local threads computing at once (default: one per core). On a cluster the scheduler
+        decides, and every shared task runs once.
     progress
         Show a tqdm progress bar over regions.
     on_region
@@ -520,7 +521,11 @@ def mask_to_zarr(
 
 
 def _run_regions(m, path, run_id, ybounds, xbounds, client, max_in_flight, progress, on_region):
-    """Compute and write every region not yet done, then finalise the store."""
+    """Compute and write every region not yet done, in one graph, then finalise the store.
+
+    One graph for all regions: the overlap-add work that neighbouring regions share (each
+    chunk's tiles reach into its neighbours) is computed once, as ``mask().compute()`` does,
+    instead of once per region that needs it."""
     group = _claimed(path, run_id)
     done = _verified_done(group, path)
     nt, ny, nx = done.shape
@@ -531,14 +536,11 @@ def _run_regions(m, path, run_id, ybounds, xbounds, client, max_in_flight, progr
         for j in range(nx)
         if not done[t, i, j]
     ]
-    graph = _RegionGraph(m.data)
+    dsk, keys = _write_graph(m.data, todo, path, run_id)
+    regions = dict(zip(keys, todo, strict=True))
 
-    def task(r: Region):
-        import dask
-
-        return dask.delayed(_write_region)(graph.block(r), path, run_id, r.t, r.y, r.x)
-
-    def finish(r: Region, counts: np.ndarray) -> None:
+    def finish(key, counts: np.ndarray) -> None:
+        r = regions[key]
         owned = _claimed(path, run_id)
         _array(owned, COUNTS_VAR)[r.t, r.i, r.j, :] = counts
         # last: only now does the region count as complete
@@ -558,37 +560,31 @@ def _run_regions(m, path, run_id, ybounds, xbounds, client, max_in_flight, progr
     )
     try:
         if client is not None:
-            _run_distributed(client, todo, task, finish, max_in_flight)
-        else:
-            _run_local(todo, task, finish, max_in_flight)
+            _run_distributed(client, dsk, keys, finish)
+        elif keys:
+            _run_local(dsk, keys, finish, max_in_flight)
     finally:
         bar.close()
     return _finalise(path, _claimed(path, run_id))
 
 
-class _RegionGraph:
-    """The mask's task graph optimised and materialised once; one small culled graph per region.
+def _write_graph(data, todo: list[Region], path: str, run_id: str) -> tuple[dict, list]:
+    """The mask's graph, optimised once, plus one write task per region to do, culled to what
+    those need (done regions' blocks are not computed)."""
+    import dask
+    from dask.base import tokenize
+    from dask.optimization import cull
 
-    Slicing the dask array per region would re-optimise the whole graph for each region
-    (quadratic in the number of regions: minutes for a few hundred regions).
-    """
-
-    def __init__(self, data) -> None:
-        import dask
-
-        (opt,) = dask.optimize(data)
-        self.dsk = dict(opt.__dask_graph__())
-        self.keys = np.empty(opt.numblocks, dtype=object)
-        for idx in np.ndindex(*opt.numblocks):
-            self.keys[idx] = (opt.name, *idx)
-
-    def block(self, r: Region):
-        from dask.delayed import Delayed
-        from dask.optimization import cull
-
-        key = self.keys[r.t, r.i, r.j]
-        sub, _ = cull(self.dsk, [key])
-        return Delayed(key, sub)
+    (opt,) = dask.optimize(data)
+    dsk = dict(opt.__dask_graph__())
+    name = f"xcloud-write-{tokenize(opt.name, path, run_id)}"
+    keys = []
+    for r in todo:
+        key = (name, r.t, r.i, r.j)
+        dsk[key] = (_write_region, (opt.name, r.t, r.i, r.j), path, run_id, r.t, r.y, r.x)
+        keys.append(key)
+    culled, _ = cull(dsk, keys)
+    return culled, keys
 
 
 def _array(group, name: str):
@@ -640,60 +636,38 @@ def _write_template(m: xr.DataArray, path: str, attrs: Mapping[str, Any], nt, ny
     _array(group, COUNTS_VAR)[...] = 0
 
 
-def _run_local(todo, task, finish, max_in_flight) -> None:
+def _run_local(dsk: dict, keys: list, finish, max_in_flight) -> None:
+    """The graph on local threads (``max_in_flight`` of them, default one per core); ``finish``
+    runs on this thread after each region's write (dask calls its callbacks here)."""
     import os
 
-    workers = max(1, os.cpu_count() or 1)
-    limit = max_in_flight or 2 * workers
-    pending: dict = {}
-    it = iter(todo)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        try:
-            while True:
-                while len(pending) < limit:
-                    r = next(it, None)
-                    if r is None:
-                        break
-                    pending[pool.submit(task(r).compute, scheduler="sync")] = r
-                if not pending:
-                    break
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    finish(pending.pop(f), f.result())
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
+    from dask.callbacks import Callback
+    from dask.threaded import get
+
+    wanted = set(keys)
+
+    class _Done(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if key in wanted:
+                finish(key, result)
+
+    with _Done():
+        get(dsk, keys, num_workers=max_in_flight or max(1, os.cpu_count() or 1))
 
 
-def _run_distributed(client, todo, task, finish, max_in_flight) -> None:
+def _run_distributed(client, dsk: dict, keys: list, finish) -> None:
+    """The graph on a dask.distributed cluster: its scheduler runs each shared task once."""
     from distributed import as_completed
 
-    threads = sum(client.nthreads().values()) or 1
-    limit = max_in_flight or 2 * threads
-    it = iter(todo)
-    regions: dict = {}
-
-    def submit():
-        r = next(it, None)
-        if r is None:
-            return None
-        fut = client.compute(task(r))
-        regions[fut.key] = r
-        return fut
-
-    first = [f for f in (submit() for _ in range(limit)) if f is not None]
-    if not first:
+    if not keys:
         return
-    queue = as_completed(first, with_results=True)
+    futures = client.get(dsk, keys, sync=False)
+    queue = as_completed(futures, with_results=True)
     try:
         for fut, counts in queue:
-            finish(regions.pop(fut.key), counts)
-            nxt = submit()
-            if nxt is not None:
-                queue.add(nxt)
+            finish(fut.key, counts)
     except BaseException:
-        client.cancel(list(queue.futures))
+        client.cancel(futures)
         raise
 
 
