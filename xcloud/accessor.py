@@ -36,6 +36,25 @@ class _CloudAccessor:
 
         return to_zarr(self._obj, store, **kwargs)
 
+    def usable(self, **kwargs):
+        """Pixels safe to use, with a buffer around cloud and shadow; see :func:`xcloud.usable`.
+
+        >>> import numpy as np, xarray as xr, xcloud
+        >>> m = xr.DataArray(np.zeros((8, 8), "uint8"), dims=("y", "x"))
+        >>> bool(m.cloud.usable(buffer="1 px").all())
+        True
+        """
+        from xcloud.analysis import usable
+
+        return usable(self._obj, **kwargs)
+
+    def where_usable(self, usable_mask):
+        """Set every variable to NaN where ``usable_mask`` is False; see
+        :func:`xcloud.where_usable`."""
+        from xcloud.analysis import where_usable
+
+        return where_usable(self._obj, usable_mask)
+
     def plot(self, ax=None, **kwargs):
         """Show a ``cloud_mask`` in class colours with a legend; see :func:`xcloud.plot.plot_mask`.
 

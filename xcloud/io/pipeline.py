@@ -144,7 +144,8 @@ def _provenance(mask: xr.DataArray, items: list[str], fingerprint: str) -> dict[
 def _fingerprint(source: xr.Dataset | xr.DataArray, mask: xr.DataArray) -> str:
     """A hash that tells this job's input from another of the same shape: the mask's
     coordinates, the input's attributes and, for reflectance without STAC item ids (which name
-    the input already), the values of a few pixels (at most 8 chunks read)."""
+    the input already), the values of 8 pixels: spread over the time steps, and within each
+    step inside its first 256 x 256 px, so about one chunk per sampled step is read."""
     h = hashlib.sha256()
     for dim in mask.dims:
         if dim in mask.coords:
@@ -154,13 +155,16 @@ def _fingerprint(source: xr.Dataset | xr.DataArray, mask: xr.DataArray) -> str:
     if isinstance(source, xr.Dataset) and not source.attrs.get("stac_item_ids"):
         import dask
 
-        n = min(8, int(np.prod(mask.shape)))
+        n = 8
+        # where to sample: all time steps, the first 256 px along y and x (independent of the
+        # chunks, which resume may change; inside the first chunk of most cubes)
+        extents = [mask.shape[0], *(min(n, 256) for n in mask.shape[1:])]
         where = {
             dim: xr.DataArray(
                 [(size * (2 * k + 1 + 5 * k * i)) // (2 * n) % size for k in range(n)],
                 dims="xcloud_sample",
             )
-            for i, (dim, size) in enumerate(mask.sizes.items())
+            for i, (dim, size) in enumerate(zip(mask.dims, extents, strict=True))
             if dim in source.dims
         }
         names = sorted(str(v) for v in source.data_vars if set(source[v].dims) >= set(where))
