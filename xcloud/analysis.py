@@ -22,7 +22,8 @@ __all__ = ["usable", "where_usable", "DEFAULT_UNUSABLE"]
 
 #: Classes a usable pixel keeps its distance from, by default.
 DEFAULT_UNUSABLE = ("cloud", "thin_cloud", "cloud_shadow")
-_UNITS = {"m": 1.0, "km": 1000.0, "px": None}
+#: Metres per unit ("px" converts with the mask's pixel size instead).
+_UNITS: dict[str, float] = {"m": 1.0, "km": 1000.0, "px": 0.0}
 
 
 def _parse_buffer(buffer: Any) -> tuple[float, str]:

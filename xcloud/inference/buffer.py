@@ -70,13 +70,15 @@ def usable_array(
     >>> bool(usable_array(c, bad=(1,), nodata=255, radius=1, min_size=2).all())  # a speck
     True
     """
-    kw = dict(bad=tuple(int(b) for b in bad), nodata=int(nodata), radius=int(radius),
-              min_size=int(min_size))  # fmt: skip
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover
-        da = None
-    if da is None or not isinstance(codes, da.Array):
+    kw: dict[str, Any] = {
+        "bad": tuple(int(b) for b in bad),
+        "nodata": int(nodata),
+        "radius": int(radius),
+        "min_size": int(min_size),
+    }
+    import dask.array as da
+
+    if not isinstance(codes, da.Array):
         return _usable_2d(np.asarray(codes), **kw)
     from dask.array.overlap import ensure_minimum_chunksize
 
