@@ -30,10 +30,17 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         [
             "xcloud.accessor._CloudAccessor.mask",
             "xcloud.accessor._CloudAccessor.to_zarr",
+            "xcloud.accessor._CloudAccessor.usable",
+            "xcloud.accessor._CloudAccessor.where_usable",
             "xcloud.accessor._CloudAccessor.plot",
             "xcloud.accessor._CloudAccessor.plot_rgb",
             "xcloud.accessor._CloudAccessor.plot_cloud_fraction",
         ],
+    ),
+    (
+        "Analysis-ready masks",
+        "What to use after masking: pixels safe to use, with a buffer around cloud and shadow.",
+        ["xcloud.usable", "xcloud.where_usable"],
     ),
     (
         "STAC time series and resumable Zarr cubes",
@@ -49,6 +56,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
             "xcloud.io.stac.BBoxError",
             "xcloud.io.stac.AssetError",
             "xcloud.io.pipeline.ModelMismatchError",
+            "xcloud.io.stac.is_local_catalogue",
         ],
     ),
     (
