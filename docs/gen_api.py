@@ -39,8 +39,9 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ),
     (
         "Analysis-ready masks",
-        "What to use after masking: pixels safe to use, with a buffer around cloud and shadow.",
-        ["xcloud.usable", "xcloud.where_usable"],
+        "What to use after masking: pixels safe to use, with a buffer around cloud and shadow, "
+        "and cloud-free composites over time.",
+        ["xcloud.usable", "xcloud.where_usable", "xcloud.composite"],
     ),
     (
         "STAC time series and resumable Zarr cubes",

@@ -8,7 +8,7 @@ True
 __version__ = "0.1.0"
 
 from xcloud import accessor as _accessor  # noqa: E402,F401  (registers ds.cloud / arr.cloud)
-from xcloud.analysis import usable, where_usable  # noqa: E402
+from xcloud.analysis import composite, usable, where_usable  # noqa: E402
 from xcloud.errors import XCloudError  # noqa: E402
 from xcloud.io.pipeline import mask_to_zarr  # noqa: E402
 from xcloud.io.stac import open_stac  # noqa: E402  (pystac-client / odc-stac imported on call)
@@ -19,6 +19,7 @@ from xcloud.models import list_models  # noqa: E402
 __all__ = [
     "XCloudError",
     "__version__",
+    "composite",
     "list_models",
     "mask",
     "mask_to_zarr",

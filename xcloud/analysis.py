@@ -12,13 +12,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from xcloud.errors import ParameterError, did_you_mean, is_real, is_whole
 from xcloud.inference.buffer import usable_array
 from xcloud.models import CLASSES, NODATA
 
-__all__ = ["usable", "where_usable", "DEFAULT_UNUSABLE"]
+__all__ = ["usable", "where_usable", "composite", "DEFAULT_UNUSABLE"]
 
 #: Classes a usable pixel keeps its distance from, by default.
 DEFAULT_UNUSABLE = ("cloud", "thin_cloud", "cloud_shadow")
@@ -197,3 +198,88 @@ def where_usable(obj: xr.Dataset | xr.DataArray, usable_mask: xr.DataArray):
             "same cube the data comes from"
         )
     return obj.where(usable_mask)
+
+
+#: Bytes of one variable's (time, y, x) block that :func:`composite` aims at: it holds every
+#: time step of a spatial tile at once (a median needs them all), so long series get smaller
+#: tiles and memory stays bounded whatever the series' length.
+COMPOSITE_BLOCK_BYTES = 16 * 2**20
+_METHODS = ("median", "mean")
+
+
+def composite(
+    ds: xr.Dataset,
+    usable_mask: xr.DataArray,
+    *,
+    dim: str = "time",
+    method: str = "median",
+) -> xr.Dataset:
+    """A cloud-free composite over ``dim``: per pixel, the median (or mean) of the usable
+    observations of every variable, and ``count``, how many went into it.
+
+    Lazy for lazy input; memory-bounded on a long series (each block holds all time steps of a
+    spatial tile sized to :data:`COMPOSITE_BLOCK_BYTES`). Pixels with no usable observation are
+    NaN with ``count`` 0. Integer variables come out as float32.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, xcloud
+    >>> ds = xr.Dataset({"red": (("time", "y", "x"), np.array([1.0, 5.0, 3.0])[:, None, None]
+    ...                          * np.ones((3, 2, 2)))})
+    >>> ok = xr.DataArray(np.array([True, False, True])[:, None, None] * np.ones((3, 2, 2), bool),
+    ...                   dims=("time", "y", "x"))
+    >>> out = xcloud.composite(ds, ok)
+    >>> float(out["red"][0, 0]), int(out["count"][0, 0])
+    (2.0, 2)
+    """
+    if method not in _METHODS:
+        raise ParameterError(
+            f"method={method!r}: expected one of {list(_METHODS)}" + did_you_mean(method, _METHODS)
+        )
+    if not isinstance(ds, xr.Dataset):
+        raise ParameterError(f"composite() takes a Dataset of bands, got {type(ds).__name__}")
+    if dim not in ds.dims or dim not in usable_mask.dims:
+        raise ParameterError(
+            f"dim={dim!r}: both the data (dims {tuple(ds.dims)}) and the usable mask (dims "
+            f"{usable_mask.dims}) need it; pass the dimension to composite over"
+        )
+    data = ds.map(lambda v: v.astype("float32") if not np.issubdtype(v.dtype, np.floating) else v)
+    masked = where_usable(data, usable_mask)
+    if any(v.chunks is not None for v in masked.data_vars.values()):
+        ydim, xdim = _yx(usable_mask, dim)
+        steps = masked.sizes[dim]
+        side = max(16, int(math.sqrt(COMPOSITE_BLOCK_BYTES / (4 * steps))))
+        masked = masked.chunk({dim: -1, ydim: min(side, masked.sizes[ydim]),
+                               xdim: min(side, masked.sizes[xdim])})  # fmt: skip
+    reduce = _nanmedian if method == "median" else _nanmean
+    out = xr.apply_ufunc(
+        reduce, masked, input_core_dims=[[dim]], dask="parallelized",
+        output_dtypes=[np.float32], keep_attrs=True,
+    )  # fmt: skip
+    out["count"] = usable_mask.sum(dim).astype("int32")
+    out["count"].attrs = {"long_name": f"usable observations along {dim} in the {method}"}
+    out.attrs.update({"xcloud_composite": method, "xcloud_composite_dim": dim, **usable_mask.attrs})
+    out.attrs.pop("long_name", None)
+    return out
+
+
+def _nanmedian(a: np.ndarray) -> np.ndarray:
+    """Median over the last axis ignoring NaN; NaN where all are (without numpy's warning)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(a, axis=-1).astype(np.float32, copy=False)
+
+
+def _nanmean(a: np.ndarray) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=-1).astype(np.float32, copy=False)
+
+
+def _yx(usable_mask: xr.DataArray, dim: str) -> tuple[str, str]:
+    spatial = [str(d) for d in usable_mask.dims if d != dim]
+    return spatial[-2], spatial[-1]

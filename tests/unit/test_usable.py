@@ -3,6 +3,8 @@ usable; equal to a whole-array reference dilation, the same for any chunking, an
 
 from __future__ import annotations
 
+import warnings
+
 import dask
 import numpy as np
 import pytest
@@ -109,3 +111,56 @@ def test_metres_on_unprojected_data_need_pixels():
     with pytest.raises(ParameterError, match=r"unprojected.*buffer='3 px'"):
         xcloud.usable(m, buffer="60 m")
     assert xcloud.usable(m, buffer="3 px").shape == m.shape
+
+
+def _series(t=6, ny=40, nx=30, seed=1):
+    rng = np.random.default_rng(seed)
+    coords = {
+        "time": np.arange(t),
+        "y": 5e6 - 10.0 * np.arange(ny),
+        "x": 3e5 + 10.0 * np.arange(nx),
+    }
+    ds = xr.Dataset(
+        {b: (("time", "y", "x"), rng.integers(1, 4000, (t, ny, nx)).astype("uint16"))
+         for b in ("red", "nir")},
+        coords=coords,
+    )  # fmt: skip
+    ok = xr.DataArray(rng.random((t, ny, nx)) > 0.4, dims=("time", "y", "x"), coords=coords)
+    ok[:, 0, 0] = False  # never usable
+    return ds, ok
+
+
+@pytest.mark.parametrize("chunks", [None, {"time": 2, "y": 16, "x": 16}])
+def test_composite_is_the_median_of_usable_observations(chunks):
+    ds, ok = _series()
+    if chunks:
+        ds, ok = ds.chunk(chunks), ok.chunk(chunks)
+    out = xcloud.composite(ds, ok)
+    for b in ("red", "nir"):
+        ref = np.where(ok.values, ds[b].values.astype(np.float64), np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+            expected = np.nanmedian(ref, axis=0)
+        np.testing.assert_allclose(out[b].values, expected, rtol=1e-6)
+        assert out[b].dtype == np.float32
+    np.testing.assert_array_equal(out["count"].values, ok.values.sum(axis=0))
+    assert np.isnan(out["red"].values[0, 0]) and out["count"].values[0, 0] == 0
+    assert out.attrs["xcloud_composite"] == "median"
+
+
+def test_composite_is_lazy_and_checks_its_arguments():
+    ds, ok = _series()
+    ds, ok = ds.chunk({"time": 1}), ok.chunk({"time": 1})
+
+    def _raise(*a, **k):
+        raise AssertionError("something was computed")
+
+    with dask.config.set(scheduler=_raise):
+        out = xcloud.composite(ds, ok, method="mean")
+    assert out["red"].chunks is not None
+    with pytest.raises(
+        ParameterError, match=r"method='mode': expected one of \['median', 'mean'\]"
+    ):
+        xcloud.composite(ds, ok, method="mode")
+    with pytest.raises(ParameterError, match=r"dim='date': both the data"):
+        xcloud.composite(ds, ok, dim="date")
