@@ -31,6 +31,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
             "xcloud.accessor._CloudAccessor.mask",
             "xcloud.accessor._CloudAccessor.to_zarr",
             "xcloud.accessor._CloudAccessor.usable",
+            "xcloud.accessor._CloudAccessor.to_cog",
             "xcloud.accessor._CloudAccessor.where_usable",
             "xcloud.accessor._CloudAccessor.plot",
             "xcloud.accessor._CloudAccessor.plot_rgb",
@@ -40,8 +41,8 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "Analysis-ready masks",
         "What to use after masking: pixels safe to use, with a buffer around cloud and shadow, "
-        "and cloud-free composites over time.",
-        ["xcloud.usable", "xcloud.where_usable", "xcloud.composite"],
+        "cloud-free composites over time, and masks as COGs.",
+        ["xcloud.usable", "xcloud.where_usable", "xcloud.composite", "xcloud.to_cog"],
     ),
     (
         "STAC time series and resumable Zarr cubes",

@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 from xcloud import accessor as _accessor  # noqa: E402,F401  (registers ds.cloud / arr.cloud)
 from xcloud.analysis import composite, usable, where_usable  # noqa: E402
 from xcloud.errors import XCloudError  # noqa: E402
+from xcloud.io.cog import to_cog  # noqa: E402
 from xcloud.io.pipeline import mask_to_zarr  # noqa: E402
 from xcloud.io.stac import open_stac  # noqa: E402  (pystac-client / odc-stac imported on call)
 from xcloud.io.zarr import to_zarr  # noqa: E402
@@ -24,6 +25,7 @@ __all__ = [
     "mask",
     "mask_to_zarr",
     "open_stac",
+    "to_cog",
     "to_zarr",
     "usable",
     "where_usable",

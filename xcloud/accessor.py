@@ -36,6 +36,12 @@ class _CloudAccessor:
 
         return to_zarr(self._obj, store, **kwargs)
 
+    def to_cog(self, directory, **kwargs):
+        """Write a mask as one Cloud-Optimised GeoTIFF per time step; see :func:`xcloud.to_cog`."""
+        from xcloud.io.cog import to_cog
+
+        return to_cog(self._obj, directory, **kwargs)
+
     def usable(self, **kwargs):
         """Pixels safe to use, with a buffer around cloud and shadow; see :func:`xcloud.usable`.
 

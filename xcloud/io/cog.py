@@ -1,0 +1,120 @@
+"""Masks as Cloud-Optimised GeoTIFFs, one per time step, that QGIS, GDAL and rasterio read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from xcloud.errors import DimensionError, ParameterError, StoreExistsError
+from xcloud.models import CLASSES, NODATA
+
+__all__ = ["to_cog", "COLOURS"]
+
+#: Colour table of the mask codes (RGBA), as ``xcloud.plot`` draws them.
+COLOURS: dict[int, tuple[int, int, int, int]] = {
+    CLASSES["clear"]: (46, 160, 44, 255),
+    CLASSES["cloud"]: (255, 255, 255, 255),
+    CLASSES["thin_cloud"]: (141, 211, 230, 255),
+    CLASSES["cloud_shadow"]: (112, 48, 160, 255),
+    NODATA: (0, 0, 0, 0),
+}
+
+
+def _stamp(value) -> str:
+    """A file-name-safe label for a time coordinate value."""
+    if np.issubdtype(np.asarray(value).dtype, np.datetime64):
+        text = str(np.datetime_as_string(np.asarray(value), unit="s"))
+        return text.replace("-", "").replace(":", "")
+    return str(value).replace(os.sep, "_").replace(" ", "_")
+
+
+def to_cog(
+    mask: xr.DataArray,
+    directory: str | os.PathLike,
+    *,
+    prefix: str = "cloud_mask",
+    overwrite: bool = False,
+    blocksize: int = 512,
+) -> list[Path]:
+    """Write a ``cloud_mask`` as one Cloud-Optimised GeoTIFF per time step.
+
+    Each file is uint8 with nodata 255, deflate-compressed, tiled, with internal overviews made
+    by nearest-neighbour resampling (codes stay codes), the class colour table
+    (:data:`COLOURS`), and the mask's CRS and transform.
+
+    Parameters
+    ----------
+    mask
+        ``(time, y, x)`` or ``(y, x)`` codes from :func:`xcloud.mask` (lazy is fine: one time
+        step is computed at a time).
+    directory
+        Folder for the files, ``<prefix>_<time>.tif`` (created if missing).
+    overwrite
+        Replace files of the same names; otherwise an existing one is refused.
+    blocksize
+        Tile edge in pixels (a multiple of 16).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in time order.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, rioxarray, tempfile, xcloud
+    >>> m = xr.DataArray(np.zeros((64, 64), "uint8"), dims=("y", "x"), name="cloud_mask",
+    ...                  coords={"y": 5e6 - 10 * np.arange(64), "x": 3e5 + 10 * np.arange(64)})
+    >>> [p.name for p in xcloud.to_cog(m.rio.write_crs("EPSG:32633"), tempfile.mkdtemp())]
+    ['cloud_mask.tif']
+    """
+    import rasterio
+    import rasterio.shutil
+    import rioxarray  # noqa: F401  (the .rio accessor)
+    from rasterio.io import MemoryFile
+
+    if not isinstance(mask, xr.DataArray) or not np.issubdtype(mask.dtype, np.integer):
+        raise ParameterError(
+            f"to_cog() writes a cloud_mask (integer codes from xcloud.mask), got "
+            f"{type(mask).__name__} of {getattr(mask, 'dtype', '?')}"
+        )
+    if blocksize % 16 or blocksize < 16:
+        raise ParameterError(f"blocksize={blocksize!r}: expected a multiple of 16, e.g. 512")
+    if mask.ndim not in (2, 3):
+        raise DimensionError(f"to_cog() writes (time, y, x) or (y, x) masks; got dims {mask.dims}")
+    ydim, xdim = (str(d) for d in mask.dims[-2:])
+    y = mask.coords.get(ydim)
+    if y is not None and y.size > 1 and float(y[-1] - y[0]) > 0:
+        mask = mask.isel({ydim: slice(None, None, -1)})  # GeoTIFFs are north up
+    transform = mask.rio.transform()
+    crs = mask.rio.crs
+    steps = [(None, mask)] if mask.ndim == 2 else [
+        (mask[mask.dims[0]].values[i] if mask.dims[0] in mask.coords else i, mask[i])
+        for i in range(mask.shape[0])
+    ]  # fmt: skip
+    out_dir = Path(directory)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / (f"{prefix}.tif" if t is None else f"{prefix}_{_stamp(t)}.tif")
+             for t, _ in steps]  # fmt: skip
+    taken = [p for p in paths if p.exists()]
+    if taken and not overwrite:
+        raise StoreExistsError(
+            f"{taken[0]} exists; pass overwrite=True to replace the masks, or another directory"
+        )
+    for path, (_, step) in zip(paths, steps, strict=True):
+        codes = np.asarray(step.values, dtype=np.uint8)
+        profile = dict(
+            driver="GTiff", width=codes.shape[1], height=codes.shape[0], count=1, dtype="uint8",
+            crs=crs, transform=transform, nodata=NODATA,
+        )  # fmt: skip
+        with MemoryFile() as mem, mem.open(**profile) as src:
+            src.write(codes, 1)
+            src.write_colormap(1, COLOURS)
+            src.set_band_description(1, "cloud_mask: 0 clear 1 cloud 2 thin_cloud 3 cloud_shadow")
+            rasterio.shutil.copy(
+                src, str(path), driver="COG", compress="DEFLATE", blocksize=blocksize,
+                overview_resampling="NEAREST", overviews="AUTO",
+            )  # fmt: skip
+    return paths
