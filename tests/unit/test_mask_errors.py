@@ -294,3 +294,30 @@ def test_infinite_values_warn_and_far_negative_values_are_refused(s2_dataset):
     neg["B04"][:] = -0.5
     with pytest.raises(RadiometryError, match=r"below -0.2 .*offset"):
         neg.cloud.mask("fine")
+
+
+def test_bad_arguments_are_value_errors_too(s2_dataset, tmp_path):
+    """``except ValueError`` used to miss device='gpu' and other bare XCloudErrors."""
+    from pathlib import Path
+
+    import xcloud
+    from xcloud.io.stac import open_stac
+
+    m = s2_dataset.cloud.mask("fine")
+    for call in (
+        lambda: s2_dataset.cloud.mask("fine", device="gpu"),
+        lambda: xcloud.to_zarr(m, tmp_path / "m.zarr", mode="x"),
+        lambda: open_stac("http://127.0.0.1:9", "c", on_missing="ignore"),
+        lambda: open_stac("http://127.0.0.1:9", "c", allow_local="yes"),
+    ):
+        with pytest.raises(ValueError) as e:
+            call()
+        assert isinstance(e.value, xcloud.XCloudError)
+    src = Path(__file__).parents[2] / "xcloud"
+    bare = [
+        f"{p.name}:{i}"
+        for p in src.rglob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if "raise XCloudError(" in line and "internal:" not in line
+    ]
+    assert not bare, f"raise a subclass that is also a builtin error: {bare}"

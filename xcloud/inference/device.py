@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 
-from xcloud.errors import XCloudError
+from xcloud.errors import ModelUnavailableError, ParameterError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: Arithmetic of the models' convolutions: ``"auto"`` is bf16 on CUDA and fp32 elsewhere.
@@ -27,7 +27,7 @@ def resolve_device(device: str = "auto") -> str:
     'cpu'
     """
     if device not in DEVICES and not str(device).startswith("cuda:"):
-        raise XCloudError(f"device={device!r} is not one of {list(DEVICES)} (or 'cuda:N')")
+        raise ParameterError(f"device={device!r} is not one of {list(DEVICES)} (or 'cuda:N')")
     if device != "auto":
         return device
     try:
@@ -67,20 +67,20 @@ def inference_device(device: str = "auto") -> str:
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         suffix = dev.partition(":")[2] or "0"
         if not suffix.isdigit():
-            raise XCloudError(f"device={device!r} is not 'cuda' or 'cuda:N' with N a GPU index")
+            raise ParameterError(f"device={device!r} is not 'cuda' or 'cuda:N' with N a GPU index")
         index = int(suffix)
         if index >= n:
             build = (
                 "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
             )
-            raise XCloudError(
+            raise ModelUnavailableError(
                 f"device={device!r}, but torch {torch.__version__} ({build}) on this machine sees "
                 f"{n} CUDA device(s); pass device='auto' (cuda, then mps, then cpu) or "
                 "device='cpu', or check CUDA_VISIBLE_DEVICES and the driver"
             )
     elif dev == "mps":
         if not _mps_available(torch):
-            raise XCloudError(
+            raise ModelUnavailableError(
                 f"device={device!r}, but torch {torch.__version__} on this machine cannot use "
                 "Apple's Metal (mps); pass device='auto' or device='cpu'"
             )
@@ -101,11 +101,11 @@ def autocast_dtype(device: str, precision: str = "auto"):
     import torch
 
     if precision not in PRECISIONS:
-        raise XCloudError(f"precision={precision!r} is not one of {list(PRECISIONS)}")
+        raise ParameterError(f"precision={precision!r} is not one of {list(PRECISIONS)}")
     if precision == "fp32" or (precision == "auto" and not device.startswith("cuda")):
         return None
     if device == "mps":
-        raise XCloudError(
+        raise ParameterError(
             "precision='bf16' runs on CUDA and on the CPU, not on Apple's GPU (mps); pass "
             "precision='auto' or device='cpu'"
         )

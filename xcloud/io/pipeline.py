@@ -30,6 +30,8 @@ import numpy as np
 import xarray as xr
 
 from xcloud.errors import (
+    DataTypeError,
+    DimensionError,
     ParameterError,
     StoreCorruptError,
     StoreExistsError,
@@ -87,7 +89,7 @@ def _path(store: Any) -> str:
     import os
 
     if not isinstance(store, (str, os.PathLike)):
-        raise XCloudError(
+        raise DataTypeError(
             f"mask_to_zarr needs a store path (a local or fsspec URL string), got "
             f"{type(store).__name__}; pass the path"
         )
@@ -472,14 +474,14 @@ def mask_to_zarr(
         items = list(m.attrs.get("stac_item_ids", []))
         extra_attrs = {}
     else:
-        raise XCloudError(
+        raise DataTypeError(
             f"expected a reflectance Dataset or a cloud_mask DataArray, got "
             f"{type(ds_or_mask).__name__}"
         )
     if m.ndim == 2:
         m = m.expand_dims("time")
     if m.dims[0] != "time" or m.ndim != 3:
-        raise XCloudError(
+        raise DimensionError(
             f"mask_to_zarr writes (time, y, x) cubes; the mask has dims {m.dims}; "
             "transpose it or add a time dimension"
         )
@@ -597,7 +599,7 @@ def _array(group, name: str):
 
     arr = group[name]
     if not isinstance(arr, zarr.Array):  # pragma: no cover - a corrupted store
-        raise XCloudError(f"{name!r} in the store is not an array; the store is damaged")
+        raise StoreCorruptError(f"{name!r} in the store is not an array; the store is damaged")
     return arr
 
 

@@ -210,8 +210,6 @@ def _check_hrefs(items, chosen, url: str, allow_local: bool | None) -> None:
     remote catalogue must not steer the client to this machine's files."""
     from urllib.parse import urlparse
 
-    if allow_local not in (None, True, False):
-        raise XCloudError(f"allow_local={allow_local!r}: expected None, True or False")
     local_ok = is_local_catalogue(url) if allow_local is None else allow_local
     for it in items:
         for key in chosen:
@@ -403,8 +401,13 @@ def open_stac(
     xcloud.io.stac.BBoxError: bbox=[10, 50, 9, 51]: west 10.0 > east 9.0; ...
     """
     bbox = check_bbox(bbox)
+    if allow_local not in (None, True, False):
+        raise ParameterError(
+            f"allow_local={allow_local!r}: expected None (local files only from a local "
+            "catalogue), True or False"
+        )
     if on_missing not in _ON_MISSING:
-        raise XCloudError(f"on_missing={on_missing!r} is not one of {list(_ON_MISSING)}")
+        raise ParameterError(f"on_missing={on_missing!r} is not one of {list(_ON_MISSING)}")
     _check_load_arguments(resolution, chunks, retries, backoff)
     pystac_client = require("pystac_client", "stac", "xcloud.open_stac")
     odc_stac = require("odc.stac", "stac", "xcloud.open_stac")
@@ -414,7 +417,7 @@ def open_stac(
         try:
             filter = json.loads(filter)
         except ValueError as e:
-            raise XCloudError(
+            raise ParameterError(
                 f"filter={filter!r} is not CQL2-JSON ({e}); pass e.g. "
                 '\'{"op": "<", "args": [{"property": "eo:cloud_cover"}, 50]}\''
             ) from None

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xcloud.errors import StoreExistsError, XCloudError
+from xcloud.errors import DataTypeError, ParameterError, StoreExistsError
 from xcloud.models import NODATA
 
 __all__ = ["to_zarr", "store_exists", "check_target", "is_xcloud_store", "local_path"]
@@ -221,11 +221,11 @@ def to_zarr(
     dtype('uint8')
     """
     if mode not in _MODES:
-        raise XCloudError(f"mode={mode!r} is not one of {list(_MODES)}")
+        raise ParameterError(f"mode={mode!r} is not one of {list(_MODES)}")
     if isinstance(obj, xr.DataArray):
         obj = obj.to_dataset(name=obj.name or "cloud_mask")
     if not isinstance(obj, xr.Dataset):
-        raise XCloudError(f"expected an xarray DataArray or Dataset, got {type(obj).__name__}")
+        raise DataTypeError(f"expected an xarray DataArray or Dataset, got {type(obj).__name__}")
     creating = region is None and append_dim is None
     if creating and mode in (None, "w", "w-"):
         check_target(store, replace=mode == "w")
@@ -236,7 +236,7 @@ def to_zarr(
             "append_dim='time' to add time steps, or region=... to write part of it"
         )
     if (region is not None or append_dim is not None) and not exists:
-        raise XCloudError(
+        raise ParameterError(
             f"cannot write region={region!r} / append_dim={append_dim!r}: the store {store!s} "
             "does not exist yet; write the full cube (or a template with compute=False) first"
         )
