@@ -45,6 +45,7 @@ Run
     .venv/bin/python benchmarks/accuracy.py --quick         # 2 chips per dataset
     .venv/bin/python benchmarks/accuracy.py --models ukis-csmask,threshold
     .venv/bin/python benchmarks/accuracy.py --cv            # grouped 5-fold CV, all scenes
+    .venv/bin/python benchmarks/accuracy.py --cv --models cascade,cascade@cloud=0.3   # thresholds
 
 Writes ``benchmarks/results/accuracy.json`` (``accuracy_cv.json`` with ``--cv``).
 
@@ -212,7 +213,7 @@ def _in_sample(model: str) -> bool:
 
     if model == FLOOR:
         return False
-    spec = get_spec(model)
+    spec = get_spec(model.partition("@")[0])
     return spec.name == "fine" or (bool(spec.stages) and spec.stages[1] == "fine")
 
 
@@ -347,11 +348,17 @@ def cv_table(cv: dict) -> str:
 
 
 def predict(chip: Chip, model: str) -> np.ndarray:
+    """``model`` is a registry name, optionally with class thresholds after an ``@``:
+    ``"cascade@cloud=0.3+cloud_shadow=0.8"`` (``thresholds=`` of :func:`xcloud.mask`)."""
     if model == FLOOR:
         return np.where(chip.visible.mean(axis=0) > THRESHOLD, 1, 0).astype(np.uint8)
+    name, _, spec = model.partition("@")
+    thresholds = (
+        {k: float(v) for k, v in (kv.split("=") for kv in spec.split("+"))} if spec else None
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = chip.ds.cloud.mask(model, sensor=chip.sensor)
+        m = chip.ds.cloud.mask(name, sensor=chip.sensor, thresholds=thresholds)
     return np.asarray(m.compute().values)
 
 

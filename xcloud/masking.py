@@ -35,6 +35,7 @@ from xcloud.errors import (
     ModelUnavailableError,
     ParameterError,
     XCloudWarning,
+    did_you_mean,
     is_real,
     is_whole,
 )
@@ -401,6 +402,7 @@ def mask(
     device: str = "auto",
     batch_size: int | None = None,
     precision: str = "auto",
+    thresholds: Mapping[str, float] | None = None,
     fine: str | None = None,
     route_threshold: float | None = None,
     routing: bool = True,
@@ -427,6 +429,7 @@ def mask(
     device: str = "auto",
     batch_size: int | None = None,
     precision: str = "auto",
+    thresholds: Mapping[str, float] | None = None,
     fine: str | None = None,
     route_threshold: float | None = None,
     routing: bool = True,
@@ -452,6 +455,7 @@ def mask(
     device: str = "auto",
     batch_size: int | None = None,
     precision: str = "auto",
+    thresholds: Mapping[str, float] | None = None,
     fine: str | None = None,
     route_threshold: float | None = None,
     routing: bool = True,
@@ -501,6 +505,13 @@ def mask(
         13-band Sentinel-2 cube (``benchmarks/speed.py``) and 1.6x on a 4-band one, with 99.3-99.6 %
         of the pixels unchanged and validation scores within 0.001; on other CPUs it is slower
         (a warning says so).
+    thresholds
+        ``{class: probability}`` to trade recall for precision per class, e.g.
+        ``{"cloud": 0.3}``: a pixel is called that class wherever its probability is at least
+        this, and never where it is below (the most likely other class is taken there).
+        Lower finds more of the class and raises more false alarms; higher, fewer of both.
+        Default: the most likely class (today's arg-max, exactly). Classes the segmenting
+        model does not output (ukis-csmask has no thin cloud) are refused.
     fine
         Cascade only: the registered mask model that segments the units the router sends on
         (e.g. ``"ukis-csmask"`` or ``"fine"``). Default: the first of the cascade's stages
@@ -593,6 +604,7 @@ def mask(
         device=device,
         batch_size=batch_size,
         precision=precision,
+        thresholds=_checked_thresholds(thresholds, seg, probabilities),
         scaling=tuple(
             _scaling_note(
                 arrays[r.var], r.var, scale=scale, offset=offset, sensor=sensor_obj, attrs=attrs
@@ -827,6 +839,37 @@ def _fine_stage(
             )
         return stage
     raise ModelUnavailableError(f"model {spec.name!r} has no fine stage")  # pragma: no cover
+
+
+def _checked_thresholds(
+    thresholds: Mapping[str, float] | None, seg: ModelSpec, probabilities: bool
+) -> tuple[tuple[str, float], ...]:
+    """``thresholds=`` as the job's sorted ``(class, probability)`` pairs, or a clear error."""
+    if thresholds is None:
+        return ()
+    if not isinstance(thresholds, Mapping) or not thresholds:
+        raise ParameterError(
+            f"thresholds={thresholds!r}: expected a dict of class name -> probability, e.g. "
+            "{'cloud': 0.3}, or None for the most likely class"
+        )
+    if probabilities:
+        raise ParameterError(
+            "thresholds= labels pixels, probabilities=True returns the probabilities "
+            "themselves; pass one of the two"
+        )
+    out = []
+    for name, value in thresholds.items():
+        if name not in seg.classes:
+            raise ParameterError(
+                f"thresholds: class {name!r} is not one that {seg.name!r} outputs "
+                f"({list(seg.classes)})." + did_you_mean(str(name), seg.classes)
+            )
+        if not (is_real(value, finite=True) and 0.0 < float(value) <= 1.0):
+            raise ParameterError(
+                f"thresholds[{name!r}]={value!r}: expected a probability in (0, 1]"
+            )
+        out.append((str(name), float(value)))
+    return tuple(out)
 
 
 def _route_threshold(spec: ModelSpec, seg: ModelSpec) -> float:

@@ -68,3 +68,38 @@ def test_the_store_records_the_stage(s2, tmp_path):
     out = xcloud.mask_to_zarr(ds, tmp_path / "m.zarr", progress=False)
     assert xr.open_zarr(tmp_path / "m.zarr").attrs["xcloud_fine_stage"] == "ukis-csmask"
     assert out.attrs["xcloud_complete"] == 1
+
+
+def test_thresholds_trade_recall_for_precision(s2):
+    """A class is called exactly where its probability reaches the threshold: a lower one
+    finds a superset of the pixels; no thresholds is the arg-max, bit for bit."""
+    import dask
+
+    base = s2.cloud.mask("fine")
+    low = s2.cloud.mask("fine", thresholds={"cloud": 0.2})
+    high = s2.cloud.mask("fine", thresholds={"cloud": 0.8})
+    base, low, high = dask.compute(base, low, high)  # computed together: keys must differ
+    lo, hi = low.values == 1, high.values == 1
+    assert (lo | ~hi).all() and lo.sum() > (base.values == 1).sum() > hi.sum()
+    p = s2.cloud.mask("fine", probabilities=True).sel({"class": "cloud"}).values.astype(np.float32)
+    near = np.abs(p - 0.2) < 2e-3  # float16 probabilities vs the float32 the labels use
+    np.testing.assert_array_equal(lo[~near], (p >= 0.2)[~near])
+    np.testing.assert_array_equal(
+        s2.cloud.mask("fine", thresholds=None).values, s2.cloud.mask("fine").values
+    )
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "expected"),
+    [
+        ({"clouds": 0.3}, r"class 'clouds' is not one that 'ukis-csmask' outputs.*'cloud'"),
+        ({"thin_cloud": 0.3}, r"'thin_cloud' is not one that 'ukis-csmask' outputs"),
+        ({"cloud": 1.5}, r"thresholds\['cloud'\]=1\.5: expected a probability in \(0, 1\]"),
+        ({}, r"thresholds=\{\}: expected a dict of class name -> probability"),
+    ],
+)
+def test_bad_thresholds_name_the_fix(s2, thresholds, expected):
+    with pytest.raises(ParameterError, match=expected):
+        s2.cloud.mask(thresholds=thresholds)
+    with pytest.raises(ParameterError, match="probabilities=True returns the probabilities"):
+        s2.cloud.mask("fine", thresholds={"cloud": 0.3}, probabilities=True)

@@ -36,6 +36,7 @@ from xcloud.inference.core import (
     _fill_nodata,
     _stage_a,
     _stage_b,
+    class_thresholds,
     numpy_blocks,
     regular_chunks,
     work_chunks,
@@ -533,7 +534,8 @@ def run_cascade(
     token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
     name_s, name_a, name_out = (f"xcloud-cascade-{p}-{token}" for p in ("halo", "tiles", "mask"))
     a_kw: dict[str, Any] = dict(job=job.fine, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
-    b_kw = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
+    b_kw = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities,
+                thresholds=class_thresholds(spec.classes, job.fine.thresholds))  # fmt: skip
     ny, nx = len(cy), len(cx)
     dsk: dict = {}
     for li in np.ndindex(*lead_shape):

@@ -75,6 +75,9 @@ class MaskJob:
     #: Per band, where its DN scaling came from (e.g. "x 0.0001 from its scale_factor
     #: attribute"), for the radiometry errors; not part of the token (the data's token is).
     scaling: tuple[str, ...] = ()
+    #: ``((class, probability), ...)``: a pixel is called ``class`` where its probability is at
+    #: least that, and not where it is below (see :func:`label`); empty: the most likely class.
+    thresholds: tuple[tuple[str, float], ...] = ()
 
     def __dask_tokenize__(self):
         spec = get_spec(self.model)
@@ -88,6 +91,7 @@ class MaskJob:
             self.device,
             self.batch_size,
             self.precision,
+            self.thresholds,
         )
 
 
@@ -458,8 +462,37 @@ def _argmax_classes(probs: np.ndarray) -> np.ndarray:
     return idx
 
 
+def label(probs: np.ndarray, thresholds: tuple[tuple[int, float], ...] = ()) -> np.ndarray:
+    """Class indices ``(..., y, x)`` from probabilities ``(..., K, y, x)``: the most likely
+    class, except that a class given a threshold ``(k, t)`` is called wherever its probability
+    is >= ``t`` (the first listed wins where several are) and never where it is below ``t``
+    (there the most likely other class is). Lower ``t``: more of class ``k`` found, with more
+    false alarms; higher: fewer of both. No thresholds: exactly the arg-max.
+
+    >>> p = np.array([[[0.5, 0.7]], [[0.4, 0.2]], [[0.1, 0.1]]], dtype=np.float32)
+    >>> label(p).tolist(), label(p, ((1, 0.3),)).tolist(), label(p, ((0, 0.6),)).tolist()
+    ([[0, 0]], [[1, 0]], [[1, 0]])
+    """
+    if not thresholds:
+        return _argmax_classes(probs)
+    p = probs.copy()
+    for rank, (k, t) in enumerate(reversed(thresholds)):  # the first listed is set last: wins
+        pk = p[..., k, :, :]
+        hit = probs[..., k, :, :] >= t
+        pk[~hit] = -1.0
+        pk[hit] = 2.0 + rank
+    # the first-listed class must win: its forced score is the highest
+    return _argmax_classes(p)
+
+
 def _stage_b(
-    block: np.ndarray, *, h: int, n_classes: int, codes: tuple[int, ...], probabilities: bool
+    block: np.ndarray,
+    *,
+    h: int,
+    n_classes: int,
+    codes: tuple[int, ...],
+    probabilities: bool,
+    thresholds: tuple[tuple[int, float], ...] = (),
 ) -> np.ndarray:
     """Overlap-add a halo'd expanded block, normalise, and label (or return probabilities)."""
     c_y = block.shape[-2] - 6 * h
@@ -475,9 +508,17 @@ def _stage_b(
     if probabilities:
         probs[np.broadcast_to(nodata[..., None, :, :], probs.shape)] = np.nan
         return probs.astype(np.float16)
-    labels = np.asarray(codes, dtype=np.uint8)[_argmax_classes(probs)]
+    labels = np.asarray(codes, dtype=np.uint8)[label(probs, thresholds)]
     labels[nodata] = NODATA
     return labels
+
+
+def class_thresholds(
+    classes: tuple[str, ...], thresholds: tuple[tuple[str, float], ...]
+) -> tuple[tuple[int, float], ...]:
+    """``thresholds`` by class name as ``(index in classes, threshold)`` pairs; classes the
+    model does not output are left out."""
+    return tuple((classes.index(c), float(t)) for c, t in thresholds if c in classes)
 
 
 def work_chunks(chunks: tuple[int, ...], stride: int, h: int) -> tuple[int, ...]:
@@ -566,7 +607,10 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
         raise ValueError(f"expected an array (..., band, y, x), got shape {x.shape}")
     Y, X = x.shape[-2:]
     stage_a: dict[str, Any] = dict(job=job, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
-    stage_b: dict[str, Any] = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities)
+    stage_b: dict[str, Any] = dict(
+        h=h, n_classes=k, codes=codes, probabilities=probabilities,
+        thresholds=class_thresholds(spec.classes, job.thresholds),
+    )  # fmt: skip
 
     import dask.array as da  # a core dependency
     from dask.base import tokenize
