@@ -25,7 +25,7 @@ from xcloud.errors import (
     RadiometryError,
     require,
 )
-from xcloud.models import CLASSES, NODATA
+from xcloud.models import CLASS_COLOURS, CLASSES, NODATA
 
 __all__ = [
     "CLASS_COLOURS",
@@ -39,14 +39,6 @@ __all__ = [
     "rgb_array",
 ]
 
-#: RGBA per class code; nodata is transparent.
-CLASS_COLOURS: dict[int, tuple[float, float, float, float]] = {
-    CLASSES["clear"]: (0.20, 0.63, 0.17, 1.0),
-    CLASSES["cloud"]: (1.00, 1.00, 1.00, 1.0),
-    CLASSES["thin_cloud"]: (0.65, 0.81, 0.89, 1.0),
-    CLASSES["cloud_shadow"]: (0.42, 0.24, 0.60, 1.0),
-    NODATA: (0.0, 0.0, 0.0, 0.0),
-}
 _LABELS = {v: k.replace("_", " ") for k, v in CLASSES.items()}
 
 #: Overlay colours on a true-colour image: white clouds on white clouds would not show.

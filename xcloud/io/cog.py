@@ -9,17 +9,14 @@ import numpy as np
 import xarray as xr
 
 from xcloud.errors import DimensionError, ParameterError, StoreExistsError
-from xcloud.models import CLASSES, NODATA
+from xcloud.models import CLASS_COLOURS, NODATA
 
 __all__ = ["to_cog", "COLOURS"]
 
-#: Colour table of the mask codes (RGBA), as ``xcloud.plot`` draws them.
+#: Colour table of the mask codes (RGBA 0-255): the colours ``xcloud.plot`` draws.
 COLOURS: dict[int, tuple[int, int, int, int]] = {
-    CLASSES["clear"]: (46, 160, 44, 255),
-    CLASSES["cloud"]: (255, 255, 255, 255),
-    CLASSES["thin_cloud"]: (141, 211, 230, 255),
-    CLASSES["cloud_shadow"]: (112, 48, 160, 255),
-    NODATA: (0, 0, 0, 0),
+    code: tuple(round(255 * c) for c in rgba)  # type: ignore[misc]
+    for code, rgba in CLASS_COLOURS.items()
 }
 
 

@@ -14,9 +14,18 @@ from xcloud.models._registry import (
     list_models,
     register_model,
 )
-from xcloud.models._spec import CLASSES, FLAG_MEANINGS, FLAG_VALUES, NODATA, ModelSpec, Predictor
+from xcloud.models._spec import (
+    CLASS_COLOURS,
+    CLASSES,
+    FLAG_MEANINGS,
+    FLAG_VALUES,
+    NODATA,
+    ModelSpec,
+    Predictor,
+)
 
 __all__ = [
+    "CLASS_COLOURS",
     "CLASSES",
     "FLAG_MEANINGS",
     "FLAG_VALUES",

@@ -20,6 +20,14 @@ CLASSES: dict[str, int] = {"clear": 0, "cloud": 1, "thin_cloud": 2, "cloud_shado
 NODATA: int = 255
 FLAG_VALUES: tuple[int, ...] = (0, 1, 2, 3, 255)
 FLAG_MEANINGS: str = "clear cloud thin_cloud cloud_shadow nodata"
+#: RGBA (0-1) per class code, for plots and the colour tables of written files; nodata clear.
+CLASS_COLOURS: dict[int, tuple[float, float, float, float]] = {
+    CLASSES["clear"]: (0.20, 0.63, 0.17, 1.0),
+    CLASSES["cloud"]: (1.00, 1.00, 1.00, 1.0),
+    CLASSES["thin_cloud"]: (0.65, 0.81, 0.89, 1.0),
+    CLASSES["cloud_shadow"]: (0.42, 0.24, 0.60, 1.0),
+    NODATA: (0.0, 0.0, 0.0, 0.0),
+}
 
 
 class Predictor(Protocol):
