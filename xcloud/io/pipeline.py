@@ -504,7 +504,6 @@ def mask_to_zarr(
     ybounds, xbounds = _bounds(m.chunks[1]), _bounds(m.chunks[2])
     nt, ny, nx = m.shape[0], len(ybounds), len(xbounds)
 
-    prov = _provenance(m, items, _fingerprint(ds_or_mask, m))
     check_target(path, replace=overwrite)
     exists = store_exists(path)
     if exists and not overwrite and not resume:
@@ -512,6 +511,7 @@ def mask_to_zarr(
             f"the Zarr store {path} already exists; pass resume=True to complete it or "
             "overwrite=True to replace it"
         )
+    prov = _provenance(m, items, _fingerprint(ds_or_mask, m))  # (reads a few input pixels)
     run_id = uuid.uuid4().hex
     with _writer_lock(path, run_id):
         if exists and resume:
