@@ -130,7 +130,7 @@ def l8biome_chips(limit: int | None) -> Iterator[Chip]:
         dims = ("y", "x")
         ds = xr.Dataset(
             {v: (dims, img[i]) for i, v in enumerate(L8_VARS)},
-            coords={"y": np.arange(img.shape[1]), "x": np.arange(img.shape[2])},
+            coords={"y": -np.arange(img.shape[1]), "x": np.arange(img.shape[2])},  # row 0 north
             attrs={"platform": "landsat-8", "processing:level": "L1TP"},
         ).chunk({"y": 128, "x": 128})
         valid = (lab != 0) & np.isfinite(img[:7]).all(axis=0)
@@ -147,7 +147,7 @@ def clear_chips(limit: int | None) -> Iterator[Chip]:
         h, w = scene.image.shape[1:]
         ds = xr.Dataset(
             {b: (dims, scene.image[i]) for i, b in enumerate(scene.bands)},
-            coords={"y": np.arange(h), "x": np.arange(w)},
+            coords={"y": -np.arange(h), "x": np.arange(w)},  # row 0 north
             attrs={"platform": "sentinel-2a", "processing:level": "L1C"},
         ).chunk({"y": 256, "x": 256})
         vis = np.stack([scene.image[scene.bands.index(b)] for b in ("B02", "B03", "B04")])
@@ -187,7 +187,7 @@ def all_chips() -> Iterator[tuple[str, str, Chip]]:
             lab = src.read(1)
         ds = xr.Dataset(
             {v: (("y", "x"), img[i]) for i, v in enumerate(L8_VARS)},
-            coords={"y": np.arange(img.shape[1]), "x": np.arange(img.shape[2])},
+            coords={"y": -np.arange(img.shape[1]), "x": np.arange(img.shape[2])},  # row 0 north
             attrs={"platform": "landsat-8", "processing:level": "L1TP"},
         ).chunk({"y": 128, "x": 128})
         valid = (lab != 0) & np.isfinite(img[:7]).all(axis=0)
@@ -197,7 +197,7 @@ def all_chips() -> Iterator[tuple[str, str, Chip]]:
         h, w = scene.image.shape[1:]
         ds = xr.Dataset(
             {b: (("y", "x"), scene.image[i]) for i, b in enumerate(scene.bands)},
-            coords={"y": np.arange(h), "x": np.arange(w)},
+            coords={"y": -np.arange(h), "x": np.arange(w)},  # row 0 north
             attrs={"platform": "sentinel-2a", "processing:level": "L1C"},
         ).chunk({"y": 256, "x": 256})
         vis = np.stack([scene.image[scene.bands.index(b)] for b in ("B02", "B03", "B04")])

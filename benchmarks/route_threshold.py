@@ -49,7 +49,7 @@ def scenes():
         h, w = s.image.shape[1:]
         ds = xr.Dataset(
             {b: (("y", "x"), s.image[i]) for i, b in enumerate(s.bands)},
-            coords={"y": np.arange(h), "x": np.arange(w)},
+            coords={"y": -np.arange(h), "x": np.arange(w)},  # row 0 north
         ).chunk({"y": 512, "x": 512})
         yield s.source, s.name, ds, sensors[s.source]
 
