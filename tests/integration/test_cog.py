@@ -13,13 +13,14 @@ from xcloud.errors import ParameterError, StoreExistsError
 from xcloud.io.cog import COLOURS
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mask():
     import rioxarray  # noqa: F401
 
     ds = make_dataset(1100, 1000, time=2, chunks={"time": 1, "y": 512, "x": 512})
     m = ds.rio.write_crs("EPSG:32633").cloud.mask(TEST_MODEL)
-    return m.where(m.x < 300_000 + 10 * 900, 255).astype("uint8").rio.write_crs("EPSG:32633")
+    m = m.where(m.x < 300_000 + 10 * 900, 255).astype("uint8").rio.write_crs("EPSG:32633")
+    return m.compute()  # once for the module
 
 
 def test_cogs_reopen_with_the_same_values_and_georeferencing(mask, tmp_path):
