@@ -619,6 +619,7 @@ def test_cli_local_file_still_works(tmp_path, capsys):
     assert xr.open_zarr(out)["cloud_mask"].shape == (TILE, TILE)
 
 
+@pytest.mark.slow  # ~20 s: a cluster starts and a killed worker is replaced (make test-all)
 def test_worker_killed_mid_run_recovers_and_equals_uninterrupted(series, uninterrupted, tmp_path):
     import signal
 
