@@ -42,7 +42,7 @@ from xcloud.errors import (
 from xcloud.inference.cascade import CELL_OVERVIEW_PX, CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
 from xcloud.inference.device import PRECISIONS, resolve_device
-from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec, list_models
+from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec
 from xcloud.models._registry import check_available
 
 __all__ = ["mask", "SPATIAL_DIMS"]
@@ -775,9 +775,7 @@ def _provenance(
     weights, licence = spec.sha256 or _peer_version(spec), spec.licence
     extra = {}
     if seg is not spec:  # a cascade: its router's weights, then its fine stage's
-        router = get_spec(spec.stages[0]) if spec.stages[0] in list_models() else None
-        coarse = router.sha256 if router is not None else _coarse_sha256()
-        weights = f"coarse={coarse} {seg.name}={seg.sha256 or _peer_version(seg)}"
+        weights = f"coarse={_coarse_sha256()} {seg.name}={seg.sha256 or _peer_version(seg)}"
         licence = f"coarse: {spec.licence}; {seg.name}: {seg.licence}"
         extra = {"xcloud_fine_stage": seg.name}
     return {
@@ -793,6 +791,7 @@ def _provenance(
 
 
 def _coarse_sha256() -> str:
+    """The router's weights hash (the coarse model is not in the mask-model registry)."""
     from xcloud.models.builtin import COARSE_SPEC
 
     return str(COARSE_SPEC.sha256)
