@@ -32,6 +32,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
             "xcloud.accessor._CloudAccessor.to_zarr",
             "xcloud.accessor._CloudAccessor.usable",
             "xcloud.accessor._CloudAccessor.to_cog",
+            "xcloud.accessor._CloudAccessor.to_stac",
             "xcloud.accessor._CloudAccessor.where_usable",
             "xcloud.accessor._CloudAccessor.plot",
             "xcloud.accessor._CloudAccessor.plot_rgb",
@@ -41,8 +42,14 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "Analysis-ready masks",
         "What to use after masking: pixels safe to use, with a buffer around cloud and shadow, "
-        "cloud-free composites over time, and masks as COGs.",
-        ["xcloud.usable", "xcloud.where_usable", "xcloud.composite", "xcloud.to_cog"],
+        "cloud-free composites over time, and masks as COGs and STAC catalogues.",
+        [
+            "xcloud.usable",
+            "xcloud.where_usable",
+            "xcloud.composite",
+            "xcloud.to_cog",
+            "xcloud.to_stac",
+        ],
     ),
     (
         "STAC time series and resumable Zarr cubes",

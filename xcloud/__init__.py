@@ -12,6 +12,7 @@ from xcloud.analysis import composite, usable, where_usable  # noqa: E402
 from xcloud.errors import XCloudError  # noqa: E402
 from xcloud.io.cog import to_cog  # noqa: E402
 from xcloud.io.pipeline import mask_to_zarr  # noqa: E402
+from xcloud.io.publish import to_stac  # noqa: E402  (pystac imported on call)
 from xcloud.io.stac import open_stac  # noqa: E402  (pystac-client / odc-stac imported on call)
 from xcloud.io.zarr import to_zarr  # noqa: E402
 from xcloud.masking import mask  # noqa: E402
@@ -26,6 +27,7 @@ __all__ = [
     "mask_to_zarr",
     "open_stac",
     "to_cog",
+    "to_stac",
     "to_zarr",
     "usable",
     "where_usable",

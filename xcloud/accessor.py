@@ -42,6 +42,13 @@ class _CloudAccessor:
 
         return to_cog(self._obj, directory, **kwargs)
 
+    def to_stac(self, directory, **kwargs):
+        """Publish a mask as a STAC Collection, one Item and COG per time step; see
+        :func:`xcloud.to_stac`."""
+        from xcloud.io.publish import to_stac
+
+        return to_stac(self._obj, directory, **kwargs)
+
     def usable(self, **kwargs):
         """Pixels safe to use, with a buffer around cloud and shadow; see :func:`xcloud.usable`.
 

@@ -27,7 +27,7 @@ DEFAULT_UNUSABLE = ("cloud", "thin_cloud", "cloud_shadow")
 _UNITS: dict[str, float] = {"m": 1.0, "km": 1000.0, "px": 0.0}
 
 
-def _parse_buffer(buffer: Any) -> tuple[float, str]:
+def parse_buffer(buffer: Any) -> tuple[float, str]:
     """``(value, unit)`` from ``"60 m"``, ``"0.1km"``, ``"3 px"`` or a number of metres."""
     if is_real(buffer, finite=True):
         value, unit = float(buffer), "m"
@@ -143,7 +143,7 @@ def usable(
             f"min_size={min_size!r}: expected a whole number of pixels >= 1 (1 keeps every feature)"
         )
     ydim, xdim = (str(d) for d in mask.dims[-2:])
-    value, unit = _parse_buffer(buffer)
+    value, unit = parse_buffer(buffer)
     if unit == "px":
         radius = value
         size_m = None

@@ -1,4 +1,4 @@
-"""The ``xcloud`` command: ``xcloud models | mask | demo | train``."""
+"""The ``xcloud`` command: ``xcloud models | mask | stac | demo | train``."""
 
 from __future__ import annotations
 
@@ -155,6 +155,7 @@ def _mask(args) -> int:
             "xcloud mask: --resume keeps what the store already holds, --overwrite deletes it; "
             "pass one of the two"
         )
+    _check_outputs(args)
     if args.stac:
         return _mask_stac(args)
     if args.resume:
@@ -203,6 +204,78 @@ def _mask(args) -> int:
         xcloud.to_zarr(mask, args.out, mode="w" if args.overwrite else None)
     seconds = time.perf_counter() - t0
     print(summary_table(xr.open_zarr(args.out)["cloud_mask"].values, seconds, args.model))
+    _outputs(args)
+    return 0
+
+
+def _check_outputs(args) -> None:
+    """Refuse --cog / --stac-out / --buffer values before any masking starts."""
+    if args.buffer is not None:
+        from xcloud.analysis import parse_buffer
+
+        parse_buffer(args.buffer)
+    if args.stac_out:
+        from xcloud.io.publish import check_catalogue_target
+
+        check_catalogue_target(args.stac_out, args.overwrite or args.resume)
+    if args.cog and Path(args.cog).exists() and not Path(args.cog).is_dir():
+        raise SystemExit(f"xcloud mask: --cog {args.cog} is a file; give a directory")
+
+
+def _outputs(args) -> None:
+    """What analysis needs next, from the finished store: --buffer adds a ``usable``
+    variable to it, --cog writes one COG per time step, --stac-out a STAC catalogue."""
+    if args.buffer is None and not args.cog and not args.stac_out:
+        return
+    import xarray as xr
+
+    import xcloud
+    from xcloud.io.zarr import store_uri
+
+    ds = xr.open_zarr(args.out)
+    if args.buffer is not None:
+        usable = xcloud.usable(ds["cloud_mask"], buffer=args.buffer)
+        extra = [c for c in usable.coords if c not in usable.dims]
+        usable.drop_vars(extra).to_dataset(name="usable").to_zarr(args.out, mode="a")
+        share = float(xr.open_zarr(args.out)["usable"].mean())
+        print(f"  usable      {share:6.1%} of pixels ({args.buffer} buffer): {args.out}/usable")
+    if args.cog:
+        paths = xcloud.to_cog(ds["cloud_mask"], args.cog, overwrite=args.overwrite)
+        print(f"  COGs        {len(paths)} in {args.cog}")
+    if args.stac_out:
+        c = xcloud.to_stac(
+            ds,
+            args.stac_out,
+            zarr_href=store_uri(str(args.out)),
+            href_base=args.href_base,
+            overwrite=args.overwrite or args.resume,
+        )
+        print(f"  STAC        {len(list(c.get_items()))} items in {args.stac_out}/collection.json")
+
+
+def _stac(args) -> int:
+    import xarray as xr
+
+    import xcloud
+    from xcloud.io.zarr import store_exists, store_uri
+
+    if not store_exists(args.store):
+        raise SystemExit(f"xcloud stac: {args.store} is not a Zarr store; give the mask store")
+    ds = xr.open_zarr(args.store)
+    if int(ds.attrs.get("xcloud_complete", 1)) != 1:
+        raise SystemExit(
+            f"xcloud stac: the store {args.store} is incomplete (an interrupted run); finish "
+            "it with xcloud mask --resume first"
+        )
+    c = xcloud.to_stac(
+        ds,
+        args.out,
+        collection_id=args.collection_id,
+        zarr_href=store_uri(str(args.store)),
+        href_base=args.href_base,
+        overwrite=args.overwrite,
+    )
+    print(f"{len(list(c.get_items()))} items in {Path(args.out) / 'collection.json'}")
     return 0
 
 
@@ -285,6 +358,7 @@ def _mask_stac(args) -> int:
         if cluster is not None:
             cluster.close()
     print(stac_summary(out, time.perf_counter() - t0, args.model))
+    _outputs(args)
     return 0
 
 
@@ -341,6 +415,20 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--on-missing", choices=("raise", "skip"), default="raise")
     g.add_argument("--resume", action="store_true", help="complete an interrupted store")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    o = p.add_argument_group("analysis-ready outputs (from the finished store)")
+    o.add_argument(
+        "--buffer",
+        metavar="DISTANCE",
+        help="add a 'usable' variable to the store: no cloud, thin cloud or shadow within "
+        "DISTANCE (e.g. 60m, 3px), not nodata",
+    )
+    o.add_argument("--cog", metavar="DIR", help="also write one COG per time step into DIR")
+    o.add_argument(
+        "--stac-out", metavar="DIR", help="also publish a STAC Collection + Items (and COGs) in DIR"
+    )
+    o.add_argument(
+        "--href-base", metavar="URL", help="absolute hrefs under URL in --stac-out (to serve it)"
+    )
     w = g.add_mutually_exclusive_group()
     w.add_argument(
         "--workers",
@@ -350,6 +438,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     w.add_argument("--scheduler", metavar="ADDRESS", help="an existing dask scheduler")
     p.set_defaults(func=_mask)
+    p = sub.add_parser(
+        "stac", help="publish a mask store as a STAC Collection with one Item and COG per date"
+    )
+    p.add_argument("store", help="a Zarr store written by xcloud mask / mask_to_zarr")
+    p.add_argument("--out", required=True, help="the catalogue directory (new or empty)")
+    p.add_argument("--collection-id", default="xcloud-cloud-mask")
+    p.add_argument(
+        "--href-base", metavar="URL", help="write absolute hrefs under URL (to serve the catalogue)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an xcloud catalogue there")
+    p.set_defaults(func=_stac)
     sub.add_parser("train", help="train xcloud's models (see xcloud train --help)")
     args = parser.parse_args(argv)
     from xcloud.errors import XCloudError

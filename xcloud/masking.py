@@ -42,7 +42,7 @@ from xcloud.errors import (
 from xcloud.inference.cascade import CELL_OVERVIEW_PX, CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
 from xcloud.inference.device import PRECISIONS, resolve_device
-from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, get_spec
+from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, flags_definition, get_spec
 from xcloud.models._registry import check_available
 
 __all__ = ["mask", "SPATIAL_DIMS"]
@@ -538,8 +538,11 @@ def mask(
     -------
     xarray.DataArray
         ``cloud_mask``, uint8: 0 clear, 1 cloud, 2 thin_cloud, 3 cloud_shadow, 255 nodata,
-        with CF ``flag_values`` / ``flag_meanings`` and provenance attributes (a tuple with
-        the routing Dataset when ``return_routing=True``).
+        with CF ``flag_values`` / ``flag_meanings``, the Open Data Cube ``flags_definition``
+        (so ``odc.algo.enum_to_bool(m, ["cloud"])`` works; netCDF cannot store that dict: drop
+        it before ``to_netcdf``) and provenance attributes (a tuple with the routing Dataset
+        when ``return_routing=True``). The input's ``stac_*`` attributes (from
+        :func:`xcloud.open_stac`) are kept, so the mask knows the items it came from.
 
     Examples
     --------
@@ -672,8 +675,10 @@ def mask(
             "long_name": "cloud mask",
             "flag_values": np.array(FLAG_VALUES, dtype=np.uint8),
             "flag_meanings": FLAG_MEANINGS,
+            "flags_definition": flags_definition(),  # for odc.algo's enum_to_bool
         }
     out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj, seg))
+    out.attrs.update({k: v for k, v in attrs.items() if str(k).startswith("stac_")})
     out.attrs["xcloud_precision"] = precision  # as asked: "auto" is bf16 on CUDA, fp32 elsewhere
     out = _with_crs(out.isel(flips), template)  # back in the input's order
     if routed is None:
@@ -681,7 +686,7 @@ def mask(
     out.attrs["xcloud_route_threshold"] = float(cjob.route_threshold)
     rds = _routing_dataset(routed, template, lead, ydim, xdim)
     rds.attrs.update(out.attrs)
-    for key in ("long_name", "flag_values", "flag_meanings", "units"):
+    for key in ("long_name", "flag_values", "flag_meanings", "flags_definition", "units"):
         rds.attrs.pop(key, None)
     return (out, rds) if return_routing else out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -172,16 +173,16 @@ def catalog(tmp_path_factory) -> dict:
     return {"root": root, "bbox": extent_ll, "good": good, "crs": crs}
 
 
-@pytest.fixture(scope="module")
-def stac_server(catalog):
-    """``rustac serve`` on a free port; yields its URL."""
+@contextlib.contextmanager
+def _serve(cwd: Path, hrefs: list[str], probe: str, *extra: str):
+    """``rustac serve`` of ``hrefs`` on a free port, answering ``probe``; yields its URL."""
     if not os.path.exists(RUSTAC):
         pytest.skip("the rustac console script is not installed (pip install rustac)")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [RUSTAC, "serve", "--addr", f"127.0.0.1:{port}", "collection.json", "items.json"],
-        cwd=catalog["root"],
+        [RUSTAC, "serve", "--addr", f"127.0.0.1:{port}", *extra, *hrefs],
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -189,7 +190,7 @@ def stac_server(catalog):
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/collections/{COLLECTION}", timeout=1):
+                with urllib.request.urlopen(f"{url}{probe}", timeout=1):
                     break
             except Exception:
                 if proc.poll() is not None:
@@ -207,6 +208,15 @@ def stac_server(catalog):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def stac_server(catalog):
+    """``rustac serve`` of the test catalogue on a free port; yields its URL."""
+    with _serve(
+        catalog["root"], ["collection.json", "items.json"], f"/collections/{COLLECTION}"
+    ) as url:
+        yield url
 
 
 def test_open_stac_loads_the_series(stac_server, catalog):
@@ -861,3 +871,133 @@ def test_a_remote_catalogue_cannot_steer_reads(href, allow, expected):
     else:
         with pytest.raises(AssetError, match=expected):
             check()
+
+
+# --- masks published as STAC: Collection + Items + COGs, served back, searched, loaded ---
+
+MASKS = "xcloud-cloud-mask"
+
+
+def _validate_core(obj) -> None:
+    """Validate against the core STAC JSON schemas pystac bundles (offline: the extension
+    schemas are on the web, so their fields are read back through pystac's extension API)."""
+    from pystac.validation.stac_validator import JsonSchemaSTACValidator
+
+    d = obj.to_dict(include_self_link=False)
+    JsonSchemaSTACValidator().validate_core(
+        d, obj.STAC_OBJECT_TYPE, d["stac_version"], obj.get_self_href()
+    )
+
+
+def test_to_stac_items_validate_and_describe_their_masks(uninterrupted, stac_server, tmp_path):
+    import pystac
+    from pystac.extensions.classification import ClassificationExtension
+
+    import xcloud
+
+    store = xr.open_zarr(uninterrupted[0])
+    xcloud.to_stac(store, tmp_path / "cat")
+    read = pystac.Collection.from_file(str(tmp_path / "cat" / "collection.json"))
+    items = sorted(read.get_items(), key=lambda it: it.datetime)
+    assert [it.id for it in items] == [f"{MASKS}_{d[:10].replace('-', '')}T083000" for d in DATES]
+    _validate_core(read)
+    m = store["cloud_mask"].values
+    for t, it in enumerate(items):
+        _validate_core(it)
+        assert it.properties["xcloud:model"] == TEST_MODEL
+        assert (
+            it.properties["xcloud:model_weights_sha256"]
+            == store.attrs["xcloud_model_weights_sha256"]
+        )
+        assert it.properties["xcloud:version"] == xcloud.__version__
+        classes = ClassificationExtension.ext(it.assets["cloud_mask"]).classes
+        assert [(k.value, k.name) for k in classes] == [
+            (0, "clear"), (1, "cloud"), (2, "thin_cloud"), (3, "cloud_shadow"), (255, "nodata")
+        ]  # fmt: skip
+        for k in classes:
+            assert k.count == int((m[t] == k.value).sum())
+        assert it.properties["eo:cloud_cover"] == pytest.approx(
+            100 * float(store["cloud_fraction"][t]), abs=1e-3
+        )
+        # derived from the two tiles of that date, linked on the source API
+        derived = sorted(link.href for link in it.links if link.rel == "derived_from")
+        stamp = DATES[t][:10].replace("-", "")
+        assert derived == [
+            f"{stac_server}/collections/{COLLECTION}/items/S2A_TEST_{stamp}_T{k}" for k in (0, 1)
+        ]
+        with urllib.request.urlopen(derived[0]) as r:
+            assert json.load(r)["id"] == f"S2A_TEST_{stamp}_T0"
+        with rasterio.open(it.assets["cloud_mask"].get_absolute_href()) as src:
+            assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            np.testing.assert_array_equal(src.read(1), m[t])
+
+
+def test_published_masks_round_trip_through_rustac_and_open_stac(uninterrupted, tmp_path):
+    import xcloud
+
+    store = xr.open_zarr(uninterrupted[0])
+    root = tmp_path / "served.stac"  # (a dot in the name: pystac would take it for a file)
+    xcloud.to_stac(store, root, href_base=root.resolve().as_uri())
+    with _serve(
+        root, ["collection.json"], f"/collections/{MASKS}", "--load-collection-items"
+    ) as url:
+        back = xcloud.open_stac(url, MASKS, bands=["cloud_mask"], groupby=None)
+        assert back["cloud_mask"].attrs["nodata"] == 255
+        np.testing.assert_array_equal(back["cloud_mask"].values, store["cloud_mask"].values)
+        np.testing.assert_array_equal(back["x"].values, store["x"].values)
+        # the masks are searchable like any collection (rustac's memory backend has no
+        # CQL2 filter: by date here)
+        some = xcloud.open_stac(url, MASKS, bands=["cloud_mask"], datetime="2020-01-10/2020-01-20")
+        np.testing.assert_array_equal(some["time"].values, store["time"].values[2:4])
+
+
+def test_mask_to_zarr_stac_writes_the_catalogue_beside_the_store(series, tmp_path):
+    from xcloud.errors import StoreExistsError
+    from xcloud.io.pipeline import mask_to_zarr
+
+    small = series.isel(time=slice(0, 2))
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "important.txt").write_text("keep")
+    with pytest.raises(StoreExistsError, match="not empty"):
+        mask_to_zarr(small, tmp_path / "a.zarr", model=TEST_MODEL, stac=foreign, progress=False)
+    assert not (tmp_path / "a.zarr").exists(), "refused before anything was written"
+    assert (foreign / "important.txt").read_text() == "keep"
+
+    mask_to_zarr(small, tmp_path / "m.zarr", model=TEST_MODEL, stac=True, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.stac", "m.zarr", "mine"]
+    collection = json.loads((tmp_path / "m.stac" / "collection.json").read_text())
+    assert collection["assets"]["zarr"]["href"] == (tmp_path / "m.zarr").resolve().as_uri()
+    assert sum(link["rel"] == "item" for link in collection["links"]) == 2
+
+
+def test_cli_mask_writes_buffer_cogs_and_stac(stac_server, catalog, tmp_path, capsys):
+    from xcloud.cli import main
+
+    out, cogs, cat = tmp_path / "m.zarr", tmp_path / "cogs", tmp_path / "cat"
+    extra = ["--workers", "0", "--buffer", "20m", "--cog", str(cogs), "--stac-out", str(cat)]
+    assert main(_cli_args(stac_server, catalog, out, *extra)) == 0
+    text = capsys.readouterr().out
+    assert "usable" in text and f"{len(DATES)} items" in text
+    ds = xr.open_zarr(out)
+    import xcloud
+
+    expected = xcloud.usable(ds["cloud_mask"], buffer="20 m")
+    np.testing.assert_array_equal(ds["usable"].values, expected.values)
+    assert ds["usable"].attrs["xcloud_buffer_px"] == 2
+    assert len(list(cogs.glob("*.tif"))) == len(DATES)
+    assert (cat / "collection.json").exists()
+    # `xcloud stac` publishes an existing store; a bad --buffer is refused before masking
+    assert main(["stac", str(out), "--out", str(tmp_path / "again")]) == 0
+    assert len(list((tmp_path / "again").glob("*/*.json"))) == len(DATES)
+    bad = [*_cli_args(stac_server, catalog, tmp_path / "n.zarr", "--buffer", "20 parsecs")]
+    assert main(bad) == 2
+    assert "unknown unit 'parsecs'" in capsys.readouterr().err
+    assert not (tmp_path / "n.zarr").exists()
+
+
+def test_odc_algo_reads_the_flags_definition(uninterrupted):
+    odc_algo = pytest.importorskip("odc.algo")
+    m = xr.open_zarr(uninterrupted[0])["cloud_mask"]  # after a Zarr round trip
+    bad = odc_algo.enum_to_bool(m, ["cloud", "thin_cloud", "cloud_shadow", "nodata"])
+    np.testing.assert_array_equal(bad.values, np.isin(m.values, [1, 2, 3, 255]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -11,7 +12,7 @@ import xarray as xr
 from xcloud.errors import DimensionError, ParameterError, StoreExistsError
 from xcloud.models import CLASS_COLOURS, NODATA
 
-__all__ = ["to_cog", "COLOURS"]
+__all__ = ["to_cog", "write_cog", "north_up_steps", "stamp", "COLOURS"]
 
 #: Colour table of the mask codes (RGBA 0-255): the colours ``xcloud.plot`` draws.
 COLOURS: dict[int, tuple[int, int, int, int]] = {
@@ -20,7 +21,7 @@ COLOURS: dict[int, tuple[int, int, int, int]] = {
 }
 
 
-def _stamp(value) -> str:
+def stamp(value) -> str:
     """A file-name-safe label for a time coordinate value."""
     if np.issubdtype(np.asarray(value).dtype, np.datetime64):
         text = str(np.datetime_as_string(np.asarray(value), unit="s"))
@@ -67,33 +68,15 @@ def to_cog(
     >>> [p.name for p in xcloud.to_cog(m.rio.write_crs("EPSG:32633"), tempfile.mkdtemp())]
     ['cloud_mask.tif']
     """
-    import rasterio
-    import rasterio.shutil
     import rioxarray  # noqa: F401  (the .rio accessor)
-    from rasterio.io import MemoryFile
 
-    if not isinstance(mask, xr.DataArray) or not np.issubdtype(mask.dtype, np.integer):
-        raise ParameterError(
-            f"to_cog() writes a cloud_mask (integer codes from xcloud.mask), got "
-            f"{type(mask).__name__} of {getattr(mask, 'dtype', '?')}"
-        )
     if blocksize % 16 or blocksize < 16:
         raise ParameterError(f"blocksize={blocksize!r}: expected a multiple of 16, e.g. 512")
-    if mask.ndim not in (2, 3):
-        raise DimensionError(f"to_cog() writes (time, y, x) or (y, x) masks; got dims {mask.dims}")
-    ydim, xdim = (str(d) for d in mask.dims[-2:])
-    y = mask.coords.get(ydim)
-    if y is not None and y.size > 1 and float(y[-1] - y[0]) > 0:
-        mask = mask.isel({ydim: slice(None, None, -1)})  # GeoTIFFs are north up
-    transform = mask.rio.transform()
-    crs = mask.rio.crs
-    steps = [(None, mask)] if mask.ndim == 2 else [
-        (mask[mask.dims[0]].values[i] if mask.dims[0] in mask.coords else i, mask[i])
-        for i in range(mask.shape[0])
-    ]  # fmt: skip
+    mask, steps = north_up_steps(mask, "to_cog()")
+    transform, crs = mask.rio.transform(), mask.rio.crs
     out_dir = Path(directory)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / (f"{prefix}.tif" if t is None else f"{prefix}_{_stamp(t)}.tif")
+    paths = [out_dir / (f"{prefix}.tif" if t is None else f"{prefix}_{stamp(t)}.tif")
              for t, _ in steps]  # fmt: skip
     taken = [p for p in paths if p.exists()]
     if taken and not overwrite:
@@ -101,17 +84,48 @@ def to_cog(
             f"{taken[0]} exists; pass overwrite=True to replace the masks, or another directory"
         )
     for path, (_, step) in zip(paths, steps, strict=True):
-        codes = np.asarray(step.values, dtype=np.uint8)
-        profile = dict(
-            driver="GTiff", width=codes.shape[1], height=codes.shape[0], count=1, dtype="uint8",
-            crs=crs, transform=transform, nodata=NODATA,
-        )  # fmt: skip
-        with MemoryFile() as mem, mem.open(**profile) as src:
-            src.write(codes, 1)
-            src.write_colormap(1, COLOURS)
-            src.set_band_description(1, "cloud_mask: 0 clear 1 cloud 2 thin_cloud 3 cloud_shadow")
-            rasterio.shutil.copy(
-                src, str(path), driver="COG", compress="DEFLATE", blocksize=blocksize,
-                overview_resampling="NEAREST", overviews="AUTO",
-            )  # fmt: skip
+        write_cog(np.asarray(step.values, dtype=np.uint8), path, crs, transform, blocksize)
     return paths
+
+
+def north_up_steps(
+    mask: xr.DataArray, caller: str
+) -> tuple[xr.DataArray, list[tuple[Any, xr.DataArray]]]:
+    """``mask`` north up and its ``(time value or None, 2-D step)`` pairs; a mask of integer
+    codes with dims ``(time, y, x)`` or ``(y, x)`` is required."""
+    if not isinstance(mask, xr.DataArray) or not np.issubdtype(mask.dtype, np.integer):
+        raise ParameterError(
+            f"{caller} writes a cloud_mask (integer codes from xcloud.mask), got "
+            f"{type(mask).__name__} of {getattr(mask, 'dtype', '?')}"
+        )
+    if mask.ndim not in (2, 3):
+        raise DimensionError(f"{caller} writes (time, y, x) or (y, x) masks; got dims {mask.dims}")
+    ydim = str(mask.dims[-2])
+    y = mask.coords.get(ydim)
+    if y is not None and y.size > 1 and float(y[-1] - y[0]) > 0:
+        mask = mask.isel({ydim: slice(None, None, -1)})  # GeoTIFFs are north up
+    if mask.ndim == 2:
+        return mask, [(None, mask)]
+    tdim = mask.dims[0]
+    times = mask[tdim].values if tdim in mask.coords else range(mask.shape[0])
+    return mask, [(times[i], mask[i]) for i in range(mask.shape[0])]
+
+
+def write_cog(codes: np.ndarray, path: Path, crs, transform, blocksize: int = 512) -> None:
+    """One 2-D array of mask codes as a COG: nodata 255, colour table, nearest overviews."""
+    import rasterio
+    import rasterio.shutil
+    from rasterio.io import MemoryFile
+
+    profile = dict(
+        driver="GTiff", width=codes.shape[1], height=codes.shape[0], count=1, dtype="uint8",
+        crs=crs, transform=transform, nodata=NODATA,
+    )  # fmt: skip
+    with MemoryFile() as mem, mem.open(**profile) as src:
+        src.write(codes, 1)
+        src.write_colormap(1, COLOURS)
+        src.set_band_description(1, "cloud_mask: 0 clear 1 cloud 2 thin_cloud 3 cloud_shadow")
+        rasterio.shutil.copy(
+            src, str(path), driver="COG", compress="DEFLATE", blocksize=blocksize,
+            overview_resampling="NEAREST", overviews="AUTO",
+        )  # fmt: skip

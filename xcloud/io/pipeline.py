@@ -42,7 +42,14 @@ from xcloud.errors import (
     did_you_mean,
     is_whole,
 )
-from xcloud.io.zarr import check_target, local_path, regular_chunks, store_exists, to_zarr
+from xcloud.io.zarr import (
+    check_target,
+    local_path,
+    regular_chunks,
+    store_exists,
+    store_uri,
+    to_zarr,
+)
 
 __all__ = [
     "mask_to_zarr",
@@ -64,8 +71,9 @@ COUNTS_VAR = "xcloud_counts"
 LOCK_SUFFIX = ".xcloud-lock"
 #: Attribute holding the id of the run that writes the store (removed once it is complete).
 RUN_ID = "xcloud_run_id"
-#: Provenance that may differ between the run that started a store and the one that resumes it.
-_NOT_COMPARED = ("xcloud_version", "xcloud_complete", RUN_ID)
+#: Provenance that may differ between the run that started a store and the one that resumes it
+#: (the items a search skipped: the items it used, ``stac_item_ids``, are compared).
+_NOT_COMPARED = ("xcloud_version", "xcloud_complete", RUN_ID, "xcloud_skipped_items")
 #: Columns of ``xcloud_counts``: pixels that are cloud or thin cloud, nodata, all.
 COUNT_NAMES = ("cloudy", "nodata", "total")
 
@@ -392,6 +400,7 @@ def mask_to_zarr(
     max_in_flight: int | None = None,
     progress: bool = True,
     on_region: Callable[[Region], None] | None = None,
+    stac: bool | str | os.PathLike = False,
 ) -> xr.Dataset:
     """Mask a (time, y, x) cube into a resumable Zarr store, one region at a time.
 
@@ -432,6 +441,11 @@ def mask_to_zarr(
         Show a tqdm progress bar over regions.
     on_region
         Called with each :class:`Region` once it is marked done (e.g. to log or to stop).
+    stac
+        Also publish the finished masks as a STAC catalogue (:func:`xcloud.to_stac`: one Item
+        and COG per time step, the store as the Collection's ``zarr`` asset) in this
+        directory, or with ``True`` beside the store (``masks.zarr`` -> ``masks.stac``). The
+        directory is checked before any masking starts.
 
     Returns
     -------
@@ -463,21 +477,20 @@ def mask_to_zarr(
         from xcloud.masking import mask as _mask
 
         m = _mask(ds_or_mask, model, **dict(mask_kw or {}))
-        items = list(ds_or_mask.attrs.get("stac_item_ids", []))
-        extra_attrs = {
-            k: ds_or_mask.attrs[k]
-            for k in ("stac_url", "stac_collection", "xcloud_skipped_items")
-            if k in ds_or_mask.attrs
-        }
+        skipped = ds_or_mask.attrs.get("xcloud_skipped_items")
+        extra_attrs = {} if skipped is None else {"xcloud_skipped_items": skipped}
     elif isinstance(ds_or_mask, xr.DataArray):
         m = ds_or_mask
-        items = list(m.attrs.get("stac_item_ids", []))
         extra_attrs = {}
     else:
         raise DataTypeError(
             f"expected a reflectance Dataset or a cloud_mask DataArray, got "
             f"{type(ds_or_mask).__name__}"
         )
+    items = list(m.attrs.get("stac_item_ids", []))
+    # where the mask came from (STAC API, collection, item times), for xcloud.to_stac
+    extra_attrs |= {k: v for k, v in m.attrs.items() if k.startswith("stac_")}
+    extra_attrs.pop("stac_item_ids", None)  # (in the provenance)
     if m.ndim == 2:
         m = m.expand_dims("time")
     if m.dims[0] != "time" or m.ndim != 3:
@@ -505,6 +518,11 @@ def mask_to_zarr(
     nt, ny, nx = m.shape[0], len(ybounds), len(xbounds)
 
     check_target(path, replace=overwrite)
+    stac_dir = _stac_dir(path, stac)
+    if stac_dir is not None:
+        from xcloud.io.publish import check_catalogue_target
+
+        check_catalogue_target(stac_dir, overwrite or resume)
     exists = store_exists(path)
     if exists and not overwrite and not resume:
         raise StoreExistsError(
@@ -521,9 +539,33 @@ def mask_to_zarr(
             zarr.open_group(path, mode="r+", use_consolidated=False).attrs[RUN_ID] = run_id
         else:
             _write_template(m, path, prov | extra_attrs | {RUN_ID: run_id}, nt, ny, nx)
-        return _run_regions(
+        out = _run_regions(
             m, path, run_id, ybounds, xbounds, client, max_in_flight, progress, on_region
         )
+    if stac_dir is not None:
+        from xcloud.io.publish import to_stac
+
+        to_stac(out, stac_dir, zarr_href=store_uri(path), overwrite=overwrite or resume)
+    return out
+
+
+def _stac_dir(path: str, stac: bool | str | os.PathLike) -> str | None:
+    """The catalogue directory ``stac=`` asks for (None: no catalogue)."""
+    if stac is False or stac is None:
+        return None
+    if stac is True:
+        if "://" in path:
+            raise ParameterError(
+                f"stac=True puts the catalogue beside the store, but {path} is not a local "
+                "path; pass stac='a/local/directory'"
+            )
+        base = path.rstrip("/")
+        return (base[: -len(".zarr")] if base.endswith(".zarr") else base) + ".stac"
+    if isinstance(stac, (str, os.PathLike)):
+        return os.fspath(stac)
+    raise ParameterError(
+        f"stac={stac!r}: expected True (a catalogue beside the store), a directory, or False"
+    )
 
 
 def _run_regions(m, path, run_id, ybounds, xbounds, client, max_in_flight, progress, on_region):

@@ -162,8 +162,10 @@ def _band_table(items) -> dict[str, str]:
     return table
 
 
-def _choose_assets(table: Mapping[str, str], bands: Sequence[str] | None, collection: str):
-    """``{asset_key: variable_name}`` for the requested bands (common names or asset keys)."""
+def _choose_assets(table: Mapping[str, str], bands: Sequence[str] | None, collection: str, keys=()):
+    """``{asset_key: variable_name}`` for the requested bands: common names, asset keys with
+    a common name, or the keys of other assets (``keys``; e.g. the ``cloud_mask`` of masks
+    written by :func:`xcloud.to_stac`), loaded under their key."""
     if bands is None:
         if not table:
             raise AssetError(
@@ -178,10 +180,13 @@ def _choose_assets(table: Mapping[str, str], bands: Sequence[str] | None, collec
             chosen[by_common[b]] = b
         elif b in table:
             chosen[b] = table[b]
+        elif b in keys:
+            chosen[b] = b
         else:
             raise AssetError(
                 f"band {b!r} is neither an eo:bands common name {sorted(by_common)} nor an asset "
-                f"key {sorted(table)} of collection {collection!r}; pass one of those"
+                f"key {sorted(set(table) | set(keys))} of collection {collection!r}; pass one "
+                "of those"
             )
     return chosen
 
@@ -385,7 +390,8 @@ def open_stac(
     xarray.Dataset
         ``(time, y, x)`` variables named by common name, with ``scale_factor``, ``add_offset``
         and ``nodata`` attrs; ``ds.attrs`` has ``platform``, ``processing:level``,
-        ``xcloud_sensor``, ``stac_url``, ``stac_collection`` and ``stac_item_ids``. The
+        ``xcloud_sensor``, ``stac_url``, ``stac_collection``, ``stac_item_ids`` and
+        ``stac_item_datetimes`` (one ISO time per item, for :func:`xcloud.to_stac`). The
         ``pystac.Item`` objects are in ``ds.encoding["xcloud_stac_items"]`` (see
         :func:`stac_items`).
 
@@ -441,7 +447,8 @@ def open_stac(
         )
     items.sort(key=lambda it: (it.datetime or it.properties.get("start_datetime") or "", it.id))
 
-    chosen = _choose_assets(_band_table(items), bands, collection)
+    keys = {k for it in items for k in it.assets}
+    chosen = _choose_assets(_band_table(items), bands, collection, keys)
     _check_hrefs(items, chosen, url, allow_local)
     problems: dict[str, list[str]] = {}
     for it in items:
@@ -533,6 +540,7 @@ def open_stac(
             "stac_url": url,
             "stac_collection": collection,
             "stac_item_ids": [it.id for it in items],
+            "stac_item_datetimes": [_iso(it) for it in items],
         }
     )
     baselines = _props(items, "s2:processing_baseline")
@@ -587,6 +595,12 @@ def load_overview(ds: xr.Dataset, variables: Sequence[str], factor: int) -> xr.D
         ov[v].attrs = dict(ds[v].attrs)
     ov.attrs = dict(ds.attrs)
     return ov
+
+
+def _iso(item) -> str:
+    """An item's (start) time as ISO 8601 UTC, naive: what to_stac matches to time steps."""
+    t = item.datetime or item.common_metadata.start_datetime
+    return str(np.datetime_as_string(np.datetime64(t.replace(tzinfo=None), "s"), unit="s"))
 
 
 def _first_item_per_time(items, times: np.ndarray, groupby: str | None) -> list:

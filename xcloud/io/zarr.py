@@ -14,7 +14,14 @@ import xarray as xr
 from xcloud.errors import DataTypeError, ParameterError, StoreExistsError
 from xcloud.models import NODATA
 
-__all__ = ["to_zarr", "store_exists", "check_target", "is_xcloud_store", "local_path"]
+__all__ = [
+    "to_zarr",
+    "store_exists",
+    "check_target",
+    "is_xcloud_store",
+    "local_path",
+    "store_uri",
+]
 
 _MODES = (None, "w", "w-", "a", "r+")
 
@@ -58,6 +65,20 @@ def local_path(store: Any) -> str | None:
     if "://" in path and not path.startswith("file://"):
         return None
     return path.removeprefix("file://")
+
+
+def store_uri(store: str | os.PathLike) -> str:
+    """An absolute URI of a store path, for links to it (remote URLs stay as they are).
+
+    >>> store_uri("s3://bucket/masks.zarr")
+    's3://bucket/masks.zarr'
+    """
+    path = os.fspath(store)
+    if "://" in path:
+        return path
+    from pathlib import Path
+
+    return Path(path).resolve().as_uri()
 
 
 def _attrs_of(meta_file: str) -> dict[str, Any] | None:

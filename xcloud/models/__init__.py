@@ -17,16 +17,19 @@ from xcloud.models._registry import (
 from xcloud.models._spec import (
     CLASS_COLOURS,
     CLASSES,
+    CODE_DESCRIPTIONS,
     FLAG_MEANINGS,
     FLAG_VALUES,
     NODATA,
     ModelSpec,
     Predictor,
+    flags_definition,
 )
 
 __all__ = [
     "CLASS_COLOURS",
     "CLASSES",
+    "CODE_DESCRIPTIONS",
     "FLAG_MEANINGS",
     "FLAG_VALUES",
     "NODATA",
@@ -34,6 +37,7 @@ __all__ = [
     "Predictor",
     "available_models",
     "create_model",
+    "flags_definition",
     "get_spec",
     "list_models",
     "register_model",

@@ -18,8 +18,38 @@ from xcloud.bands import LEVELS
 #: Output class codes (CF ``flag_values``) and names (``flag_meanings``).
 CLASSES: dict[str, int] = {"clear": 0, "cloud": 1, "thin_cloud": 2, "cloud_shadow": 3}
 NODATA: int = 255
-FLAG_VALUES: tuple[int, ...] = (0, 1, 2, 3, 255)
-FLAG_MEANINGS: str = "clear cloud thin_cloud cloud_shadow nodata"
+FLAG_VALUES: tuple[int, ...] = (*CLASSES.values(), NODATA)
+FLAG_MEANINGS: str = " ".join([*CLASSES, "nodata"])
+#: What each code means, in the files and catalogues xcloud writes (COG, STAC, ODC flags).
+CODE_DESCRIPTIONS: dict[int, str] = {
+    CLASSES["clear"]: "neither cloud nor cloud shadow",
+    CLASSES["cloud"]: "opaque cloud",
+    CLASSES["thin_cloud"]: "semi-transparent cloud (cirrus, haze): the surface shows through",
+    CLASSES["cloud_shadow"]: "cloud shadow",
+    NODATA: "no valid input pixel",
+}
+
+
+def flags_definition() -> dict[str, Any]:
+    """The mask's ``flags_definition`` attribute, as Open Data Cube describes enumerated masks
+    (``odc.algo.enum_to_bool(mask, ["cloud", "cloud_shadow"])`` reads it); a fresh copy each
+    call, so that no mask's attributes share one dict.
+
+    >>> flags_definition()["cloud_mask"]["values"]["3"]
+    'cloud_shadow'
+    """
+    return {
+        "cloud_mask": {
+            "bits": list(range(8)),
+            "description": "xcloud cloud mask class codes",
+            "values": {
+                str(code): name
+                for code, name in zip(FLAG_VALUES, FLAG_MEANINGS.split(), strict=True)
+            },
+        }
+    }
+
+
 #: RGBA (0-1) per class code, for plots and the colour tables of written files; nodata clear.
 CLASS_COLOURS: dict[int, tuple[float, float, float, float]] = {
     CLASSES["clear"]: (0.20, 0.63, 0.17, 1.0),
