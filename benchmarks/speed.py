@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"fine is {med['ukis-csmask'] / base:.1f}x the speed of ukis-csmask (target >= 5x)")
     if base and "s2cloudless" in med:
         print(f"fine is {med['s2cloudless'] / base:.1f}x the speed of s2cloudless")
-    from xcloud.inference.device import native_bf16_cpu
+    from xcloud.device import native_bf16_cpu
 
     agree = {
         m: float((masks[m] == masks["fine"]).mean())

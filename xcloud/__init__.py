@@ -5,9 +5,9 @@
 True
 """
 
-__version__ = "0.1.0"
-
 from xcloud import accessor as _accessor  # noqa: E402,F401  (registers ds.cloud / arr.cloud)
+from xcloud import peers as _peers  # noqa: E402,F401  (registers ukis-csmask, s2cloudless)
+from xcloud._version import __version__
 from xcloud.analysis import composite, usable, where_usable  # noqa: E402
 from xcloud.errors import XCloudError  # noqa: E402
 from xcloud.io.cog import to_cog  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xcloud.inference.device import PRECISIONS
+from xcloud.device import PRECISIONS
 
 #: Preferred models for the demo, best first; the first one that runs here is used.
 DEMO_MODELS = ("cascade", "fine", "ukis-csmask")
@@ -70,7 +70,7 @@ def _demo(args) -> int:
 
     import xcloud
     from xcloud.data import open_sample
-    from xcloud.inference.device import inference_device
+    from xcloud.device import inference_device
     from xcloud.models import get_spec
     from xcloud.plot import plot_mask, plot_rgb
 

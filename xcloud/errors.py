@@ -29,6 +29,7 @@ __all__ = [
     "DataTypeError",
     "ParameterError",
     "XCloudWarning",
+    "warn",
 ]
 
 
@@ -167,3 +168,26 @@ class ParameterError(XCloudError, ValueError):
 
 class XCloudWarning(UserWarning):
     """Something xcloud fixed for you that costs time or memory (e.g. a rechunk)."""
+
+
+def warn(message: str, category: type[Warning] = XCloudWarning) -> None:
+    """Issue a warning attributed to the first caller outside the xcloud package (the user's
+    notebook cell or script), however deep inside xcloud it is raised: the accessor, the
+    masking adapter and the core call each other, so no fixed ``stacklevel`` fits.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     warn("look here")
+    >>> seen[0].filename.endswith("errors.py")  # attributed to the doctest, not this module
+    False
+    """
+    import os
+    import sys
+    import warnings
+
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -267,7 +267,7 @@ def _rgb_bands(
 ) -> tuple[tuple[Any, Any, Any], Any, dict[str, Any]]:
     """The red, green and blue DataArrays of a Dataset or band-dim DataArray, and the sensor
     and attributes :func:`xcloud.mask` would scale them with."""
-    from xcloud.masking import resolve_variables
+    from xcloud.reflectance import resolve_variables
 
     arrays, attrs, sensor_obj, resolved = resolve_variables(
         obj, sensor=sensor, bands=bands, wavelengths=wavelengths
@@ -292,15 +292,15 @@ def _as_reflectance(arr, sensor=None, attrs: Mapping[str, Any] | None = None) ->
     Integer data whose scaling nothing tells is an error for masking, but a percentile-stretched
     quicklook does not need it: it is drawn from the digital numbers as they are.
     """
-    from xcloud.masking import _reflectance
+    from xcloud.reflectance import band_reflectance
 
     kw: dict[str, Any] = dict(
         var=str(arr.name), scale=None, offset=None, nodata=None, attrs=dict(attrs or {})
     )
     try:
-        refl = _reflectance(arr, sensor=sensor, **kw)
+        refl = band_reflectance(arr, sensor=sensor, **kw)
     except RadiometryError:
-        refl = _reflectance(arr, sensor=None, **{**kw, "scale": 1.0, "offset": 0.0})
+        refl = band_reflectance(arr, sensor=None, **{**kw, "scale": 1.0, "offset": 0.0})
     return np.asarray(refl, dtype=np.float32)
 
 

@@ -104,13 +104,13 @@ def test_cuda_work_blocks_split_chunks_not_the_mask(cube, monkeypatch):
     """On CUDA stage A works on blocks of at most ``CUDA_BLOCK_PX``: the chunks are split for
     the model's work and the mask comes back, unchanged, in the input's chunks."""
     calls: list[tuple] = []
-    real = core._stage_a
+    real = core.predict_tiles
 
     def counting(block, **kw):
         calls.append(block.shape)
         return real(block, **kw)
 
-    monkeypatch.setattr(core, "_stage_a", counting)
+    monkeypatch.setattr(core, "predict_tiles", counting)
     whole = cube.cloud.mask("fine", device="cpu")
     ref = whole.values
     assert len(calls) == 4  # 2 x 2 chunks of 512 px

@@ -13,8 +13,8 @@ import xarray as xr
 from conftest import mirrored_chip
 
 import xcloud  # noqa: F401
+from xcloud.device import autocast_dtype, native_bf16_cpu
 from xcloud.errors import ParameterError
-from xcloud.inference.device import autocast_dtype, native_bf16_cpu
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_autocast_dtype():
 
 def test_bf16_on_a_cpu_without_native_bf16_warns(chip, monkeypatch):
     from xcloud.errors import XCloudWarning
-    from xcloud.inference import device
+    from xcloud import device
     from xcloud.models import builtin
 
     monkeypatch.setattr(device, "native_bf16_cpu", lambda: False)

@@ -17,9 +17,9 @@ import pytest
 from conftest import S2_WL, count_calls, mirrored_chip
 
 import xcloud  # noqa: F401
+from xcloud.device import INFERENCE_LOCK
 from xcloud.inference import core
 from xcloud.inference.core import MaskJob
-from xcloud.inference.device import INFERENCE_LOCK
 from xcloud.models import builtin
 
 FINE = MaskJob("fine", ("blue", "green", "red", "nir"), S2_WL, "l2a", device="cpu")

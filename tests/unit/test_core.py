@@ -88,8 +88,8 @@ def test_large_numpy_input_runs_in_blocks_with_the_same_result(cube, monkeypatch
 
     whole = run_mask(cube, BOX)
     calls = []
-    real = core._stage_a
-    monkeypatch.setattr(core, "_stage_a", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = core.predict_tiles
+    monkeypatch.setattr(core, "predict_tiles", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setattr(core, "_NUMPY_BLOCK", get_spec(TEST_MODEL).stride)
     blocked = run_mask(cube, BOX)
     assert isinstance(blocked, np.ndarray) and len(calls) > 1  # it was split

@@ -133,20 +133,23 @@ def test_chunks_smaller_than_tile_stride_warn():
     assert "32 px" in msg and "48" in msg and "rechunking" in msg
     assert rec[0].filename == __file__  # points at the user's call, not at xcloud internals
     np.testing.assert_array_equal(m.values, xcloud.mask(make_dataset(96, 96), TEST_MODEL).values)
+    with pytest.warns(XCloudWarning) as rec:
+        ds.cloud.mask(TEST_MODEL)  # through the accessor: one frame deeper, the same line
+    assert rec[0].filename == __file__
 
 
 def test_cascade_without_its_weights(monkeypatch):
-    from xcloud.models import _registry, cascade, list_models
+    """An install without the router's weights registers no cascade: the default model is then
+    unknown, and the error lists the models there are."""
+    from xcloud.models import _registry
 
-    list_models()  # load the builtins, then drop the cascade as a stripped install would lack it
     monkeypatch.setattr(
         _registry, "_REGISTRY", {k: v for k, v in _registry._REGISTRY.items() if k != "cascade"}
     )
-    cascade.register()
-    with pytest.raises(ModelUnavailableError) as e:
+    with pytest.raises(UnknownModelError) as e:
         xcloud.mask(make_dataset(32, 32))  # the default model
     msg = str(e.value)
-    assert "'cascade'" in msg and "Available models" in msg and "ukis-csmask" in msg
+    assert "'cascade'" in msg and "ukis-csmask" in msg and "fine" in msg
 
 
 def test_s2cloudless_refuses_l2a():

@@ -233,14 +233,16 @@ def test_plot_cloud_fraction_from_store_coords_and_from_mask():
 def test_quicklook_scaling_is_the_masks_scaling():
     """plot_rgb reads a band as xcloud.mask does (scale_factor, add_offset, nodata), and still
     draws integer data that carries no scaling (a stretched quicklook does not need it)."""
-    from xcloud.masking import _reflectance
     from xcloud.plot import _as_reflectance
+    from xcloud.reflectance import band_reflectance
 
     dn = np.array([[0, 1000], [2000, 65535]], np.uint16)
     attrs = {"scale_factor": 1e-4, "add_offset": -0.1, "nodata": 65535}
     arr = xr.DataArray(dn, dims=("y", "x"), name="B04", attrs=attrs)
     want = np.asarray(
-        _reflectance(arr, var="B04", scale=None, offset=None, nodata=None, sensor=None, attrs={})
+        band_reflectance(
+            arr, var="B04", scale=None, offset=None, nodata=None, sensor=None, attrs={}
+        )
     )
     got = _as_reflectance(arr)
     np.testing.assert_allclose(got, want)
@@ -253,8 +255,8 @@ def test_quicklook_scaling_is_the_masks_scaling():
 def test_quicklook_of_a_dataset_uses_the_sensor_mask_would_guess():
     """Integer DN with no scale attributes: mask() scales them by the guessed sensor's default
     (Sentinel-2 L2A here), and so does plot_rgb's reading (not the raw-DN fallback)."""
-    from xcloud.masking import _reflectance
     from xcloud.plot import _as_reflectance, _rgb_bands
+    from xcloud.reflectance import band_reflectance
 
     dn = np.full((4, 4), 1500, np.uint16)
     ds = xr.Dataset(
@@ -263,7 +265,7 @@ def test_quicklook_of_a_dataset_uses_the_sensor_mask_would_guess():
     )
     (red, _, _), sensor, attrs = _rgb_bands(ds, bands=None, sensor=None, wavelengths=None)
     assert sensor is not None
-    want = _reflectance(
+    want = band_reflectance(
         red, var="B04", scale=None, offset=None, nodata=None, sensor=sensor, attrs=attrs
     )
     got = _as_reflectance(red, sensor, attrs)

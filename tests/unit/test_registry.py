@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import numpy as np
 import pytest
 from conftest import TEST_MODEL
 
 import xcloud.models as xm
 from xcloud.bands import get_sensor
-from xcloud.errors import ModelUnavailableError, UnknownModelError
+from xcloud.errors import ParameterError, UnknownModelError, XCloudWarning
 from xcloud.models import CLASSES
 from xcloud.models._registry import _CACHE, clear_cache
 
@@ -54,25 +57,34 @@ def test_create_model_is_cached_per_process():
     assert xm.create_model(TEST_MODEL) is not a
 
 
-@pytest.fixture
-def cascade_weights_missing(monkeypatch):
-    """The registry as an install without xcloud's coarse weights would have it: the cascade is
-    a placeholder that explains itself (xcloud.models.cascade)."""
-    from xcloud.models import _registry, cascade
-
-    xm.list_models()  # load the builtins first
-    monkeypatch.setattr(
-        _registry, "_REGISTRY", {k: v for k, v in _registry._REGISTRY.items() if k != "cascade"}
-    )
-    cascade.register()
-
-
-def test_cascade_unavailable_lists_available_models(cascade_weights_missing):
-    assert "cascade" not in xm.available_models()
-    with pytest.raises(ModelUnavailableError) as e:
+def test_the_cascade_is_a_pipeline_not_one_predictor():
+    with pytest.raises(ParameterError, match="pipeline") as e:
         xm.create_model("cascade")
-    msg = str(e.value)
-    assert "'cascade'" in msg and "ukis-csmask" in msg and "s2cloudless" in msg
+    assert "xcloud.mask(ds, 'cascade')" in str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
+def test_weights_are_addressable_by_their_tag():
+    assert xm.get_spec("fine.v20") is xm.get_spec("fine")
+
+
+def test_registering_a_taken_name_warns_and_drops_its_loaded_models():
+    from xcloud.models._registry import _CACHE, _REGISTRY
+
+    old = xm.get_spec(TEST_MODEL)
+    xm.create_model(TEST_MODEL)
+    other = dataclasses.replace(old, description="another model under the same name")
+    try:
+        with pytest.warns(XCloudWarning, match=f"{TEST_MODEL!r} was registered already"):
+            xm.register_model(other)
+        assert xm.get_spec(TEST_MODEL) is other
+        assert not [k for k in _CACHE if k[0] == TEST_MODEL]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            xm.register_model(other)  # the same spec again: nothing to say
+            xm.register_model(old, replace=True)  # asked for: silent
+    finally:
+        _REGISTRY[TEST_MODEL] = old
 
 
 def test_available_models_are_registered():
@@ -93,7 +105,9 @@ def test_spec_metadata_is_consistent(name):
 _S2_WL = {b.name: b.descriptor for b in get_sensor("sentinel-2a-l1c").bands}
 
 
-@pytest.mark.parametrize("name", xm.available_models())
+@pytest.mark.parametrize(
+    "name", [n for n in xm.available_models() if not xm.get_spec(n).stages]
+)  # (the cascade is a pipeline of these: tests/integration/test_cascade.py)
 def test_every_available_model_smoke(name):
     spec = xm.get_spec(name)
     assert spec.licence and spec.licence != "unknown"  # a runnable model states its licence

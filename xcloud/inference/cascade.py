@@ -30,18 +30,18 @@ from typing import Any
 
 import numpy as np
 
+from xcloud.device import INFERENCE_LOCK, configure_torch_threads, inference_device
 from xcloud.errors import DimensionError, ParameterError, is_real, is_whole
 from xcloud.inference.core import (
     MaskJob,
-    _fill_nodata,
-    _stage_a,
-    _stage_b,
+    blend_tiles,
     class_thresholds,
+    fill_nodata,
     numpy_blocks,
+    predict_tiles,
     regular_chunks,
     work_chunks,
 )
-from xcloud.inference.device import INFERENCE_LOCK, configure_torch_threads, inference_device
 from xcloud.models import CLASSES, NODATA, get_spec
 
 __all__ = ["ROUTE_CLASSES", "CascadeJob", "Routing", "compute_overview", "route", "run_cascade"]
@@ -251,7 +251,7 @@ def _coarse_block(ov: np.ndarray, job: CascadeJob) -> np.ndarray:
     n, _, h, w = ov.shape
     img, vfrac = ov[:, :-1], ov[:, -1]
     # nodata as the scene's mean valid reflectance (as the fine model's tiles get it), not black
-    filled = _fill_nodata(np.where(np.isfinite(img), img, np.nan).astype(np.float32))
+    filled = fill_nodata(np.where(np.isfinite(img), img, np.nan).astype(np.float32))
     device = inference_device(job.fine.device)
     coarse = create_coarse(device)
     with INFERENCE_LOCK:
@@ -365,7 +365,7 @@ def _take(block: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
 
 def _fine_unit_a(core, n, s, w, e, nw, ne, sw, se, *, a_kw, h, origin, core_y, core_x):
     """Stage A for one fine unit: assemble the halo from the neighbours that were read (edge
-    replication stands in for the others, see :func:`_stage_a`) and run the tiles."""
+    replication stands in for the others, see :func:`predict_tiles`) and run the tiles."""
     have_n, have_s, have_w, have_e = (v is not None for v in (n, s, w, e))
     if have_w or have_e:
         # corners: the corner unit's pixels when it was read, else the N/S strip replicated
@@ -384,7 +384,7 @@ def _fine_unit_a(core, n, s, w, e, nw, ne, sw, se, *, a_kw, h, origin, core_y, c
         block = np.concatenate([np.concatenate(r, axis=-1) for r in rows], axis=-2)
     else:
         block = np.concatenate([v for v in (n, core, s) if v is not None], axis=-2)
-    return _stage_a(block, core_y=core_y, core_x=core_x, origin=origin, **a_kw)
+    return predict_tiles(block, core_y=core_y, core_x=core_x, origin=origin, **a_kw)
 
 
 def _fine_unit_b(own, n, s, w, e, nw, ne, sw, se, *, b_kw, h):
@@ -414,7 +414,7 @@ def _fine_unit_b(own, n, s, w, e, nw, ne, sw, se, *, b_kw, h):
         spill = v[..., sy, sx]
         unread = np.isnan(spill[..., weight : weight + 1, :, :])
         buf[..., ty, tx] = np.where(unread, 0, spill) if unread.any() else spill
-    return _stage_b(buf, **b_kw)
+    return blend_tiles(buf, **b_kw)
 
 
 def _fill_unit(

@@ -30,17 +30,19 @@ from typing import Any
 
 import numpy as np
 
-from xcloud.errors import RadiometryError, XCloudWarning
-from xcloud.inference.device import (
+from xcloud.device import (
     INFERENCE_LOCK,
     configure_torch_threads,
     inference_device,
     resolve_device,
 )
+from xcloud.errors import RadiometryError, warn
 from xcloud.inference.tiling import aligned_chunks, tile_range, window
 from xcloud.models import CLASSES, NODATA, create_model, get_spec
 
-__all__ = ["MaskJob", "run_mask"]
+#: predict_tiles, blend_tiles and fill_nodata are the two stages of run_mask and its nodata
+#: fill, which the cascade (xcloud.inference.cascade) runs on the units it does not skip.
+__all__ = ["MaskJob", "run_mask", "predict_tiles", "blend_tiles", "fill_nodata", "label"]
 
 #: Reflectance above this in more than 1 % of a block's valid samples means unscaled DN.
 _DN_THRESHOLD = 5.0
@@ -154,7 +156,7 @@ def _coalesce(device: str) -> bool:
 def _predict(job: MaskJob, tiles):
     """Class probabilities of ``tiles`` ``(N, C, t, t)``, one model per process.
 
-    Model calls are serialised (:data:`~xcloud.inference.device.INFERENCE_LOCK`). On a GPU, the
+    Model calls are serialised (:data:`~xcloud.device.INFERENCE_LOCK`). On a GPU, the
     task that gets the lock also takes the tiles that other tasks of the same job queued while
     they waited, up to :data:`CUDA_BATCH` tiles, so small tasks (the cascade's one-tile units)
     still fill a batch; the others find their probabilities ready when they get the lock.
@@ -264,12 +266,10 @@ def _check_radiometry(
     scaled made every model call the whole scene clear)."""
     if not valid.all() and np.isinf(x).any():
         n_inf = int(np.isinf(x).any(axis=1).sum())
-        warnings.warn(
+        warn(
             f"{n_inf} pixels have infinite values in {list(bands)}; they are treated as nodata "
             "(255). Replace them with NaN yourself (ds.where(np.isfinite(ds))), or check the "
             "scaling, to silence this",
-            XCloudWarning,
-            stacklevel=2,
         )
     n_valid = int(valid.sum())
     if n_valid == 0:
@@ -306,7 +306,7 @@ def _check_radiometry(
             )
 
 
-def _fill_nodata(tiles: np.ndarray) -> np.ndarray:
+def fill_nodata(tiles: np.ndarray) -> np.ndarray:
     """Replace NaN (nodata) in each tile by that tile's mean valid reflectance per band.
 
     Models never see nodata as data: a flat fill at the scene's own brightness disturbs them
@@ -324,7 +324,7 @@ def _fill_nodata(tiles: np.ndarray) -> np.ndarray:
     return np.where(bad, means, tiles)
 
 
-def _stage_a(
+def predict_tiles(
     block: np.ndarray,
     *,
     job: MaskJob,
@@ -383,7 +383,7 @@ def _stage_a(
     else:
         acc = np.zeros((n, n_classes + 1) + filled.shape[-2:], dtype=np.float32)
         if origins:
-            tiles = _fill_nodata(
+            tiles = fill_nodata(
                 np.stack([filled[i, :, y : y + tile, xx : xx + tile] for i, y, xx in origins])
             )
             _overlap_add(acc, origins, _predict(job, tiles), window(tile, overlap), tile)
@@ -404,7 +404,7 @@ def _blend_on_device(
     crop: tuple[slice, ...],
 ) -> np.ndarray:
     """Stage A's tile work on the model's device: the block goes over once, the tiles are cut,
-    filled (:func:`_fill_nodata`), run and blended there, and only the cropped expanded block
+    filled (:func:`fill_nodata`), run and blended there, and only the cropped expanded block
     comes back. Same operations, in the same order, as the numpy path."""
     import torch
 
@@ -485,7 +485,7 @@ def label(probs: np.ndarray, thresholds: tuple[tuple[int, float], ...] = ()) -> 
     return _argmax_classes(p)
 
 
-def _stage_b(
+def blend_tiles(
     block: np.ndarray,
     *,
     h: int,
@@ -628,9 +628,9 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
                 + (regular_chunks(Y, block), regular_chunks(X, block)),
             )
             return run_mask(xd, job, probabilities=probabilities).compute(scheduler="threads")
-        acc = _stage_a(x, core_y=(0, Y), core_x=(0, X), **stage_a)
+        acc = predict_tiles(x, core_y=(0, Y), core_x=(0, X), **stage_a)
         pad = [(0, 0)] * (acc.ndim - 2) + [(2 * h, 2 * h)] * 2
-        return _stage_b(np.pad(acc, pad), **stage_b)
+        return blend_tiles(np.pad(acc, pad), **stage_b)
 
     ay, ax = x.ndim - 2, x.ndim - 1
     in_chunks = x.chunks
@@ -642,12 +642,10 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
         if work:
             chunks[axis] = work_chunks(split_chunks(chunks[axis], work), stride, h)
         if len(x.chunks[axis]) > 1 and min(x.chunks[axis][:-1]) < stride:
-            warnings.warn(
+            warn(
                 f"chunks of {min(x.chunks[axis][:-1])} px along {dim} are smaller than model "
                 f"{spec.name!r}'s tile stride ({stride} px); rechunking to {chunks[axis][0]} px. "
                 f"Load the data with chunks that are multiples of {stride} to avoid the copy.",
-                XCloudWarning,
-                stacklevel=3,
             )
     x = x.rechunk(tuple(chunks))
     starts_y = np.cumsum((0,) + x.chunks[ay])
@@ -655,7 +653,7 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
 
     def a_block(block, block_id=None):
         j, i = block_id[ay], block_id[ax]
-        return _stage_a(
+        return predict_tiles(
             block,
             core_y=(int(starts_y[j]), int(starts_y[j + 1])),
             core_x=(int(starts_x[i]), int(starts_x[i + 1])),
@@ -678,7 +676,7 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     if probabilities:
         out_chunks = x.chunks[:-3] + ((k,), x.chunks[ay], x.chunks[ax])
         out = acc_o.map_blocks(
-            _stage_b,
+            blend_tiles,
             chunks=out_chunks,
             dtype=np.float16,
             name=f"xcloud-{spec.name}-probs-{token}",
@@ -688,7 +686,7 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     else:
         out_chunks = x.chunks[:-3] + (x.chunks[ay], x.chunks[ax])
         out = acc_o.map_blocks(
-            _stage_b,
+            blend_tiles,
             chunks=out_chunks,
             dtype=np.uint8,
             drop_axis=x.ndim - 3,

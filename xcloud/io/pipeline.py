@@ -38,9 +38,9 @@ from xcloud.errors import (
     StoreLockedError,
     StoreTakenError,
     XCloudError,
-    XCloudWarning,
     did_you_mean,
     is_whole,
+    warn,
 )
 from xcloud.io.zarr import (
     check_target,
@@ -269,11 +269,9 @@ def _verified_done(group, path: str) -> np.ndarray:
             done[t, i, j] = 0
             damaged += 1
     if damaged:
-        warnings.warn(
+        warn(
             f"{damaged} region(s) of the store {path} were damaged (unreadable, or not matching "
             "their recorded pixel counts); computing them again",
-            XCloudWarning,
-            stacklevel=3,
         )
     return done
 

@@ -351,6 +351,6 @@ def _collection(pystac, collection_id, items, attrs, description, license) -> An
 
 
 def _version() -> str:
-    from xcloud import __version__
+    from xcloud._version import __version__
 
     return __version__

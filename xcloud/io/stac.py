@@ -10,7 +10,6 @@ platform and processing level, so :func:`xcloud.mask` needs no further arguments
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,10 +20,10 @@ from xcloud.bands import guess_sensor, s2_baseline_offset
 from xcloud.errors import (
     ParameterError,
     XCloudError,
-    XCloudWarning,
     is_real,
     is_whole,
     require,
+    warn,
 )
 
 __all__ = [
@@ -463,10 +462,8 @@ def open_stac(
                 f"{len(problems)} of {len(items)} items have missing or unreadable assets: "
                 f"{detail}. Pass on_missing='skip' to leave them out"
             )
-        warnings.warn(
+        warn(
             f"open_stac skipped {len(problems)} of {len(items)} items: {detail}",
-            XCloudWarning,
-            stacklevel=2,
         )
         items = [it for it in items if it.id not in problems]
         if not items:

@@ -7,6 +7,7 @@ True
 ['s2cloudless']
 """
 
+from xcloud.models import builtin as _builtin  # noqa: E402,F401  (registers fine, cascade)
 from xcloud.models._registry import (
     available_models,
     create_model,

@@ -7,7 +7,7 @@ import hashlib
 import threading
 from pathlib import Path
 
-from xcloud.errors import ModelUnavailableError, UnknownModelError, did_you_mean
+from xcloud.errors import ModelUnavailableError, UnknownModelError, did_you_mean, warn
 from xcloud.models._spec import ModelSpec, Predictor
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -16,28 +16,31 @@ _REGISTRY: dict[str, ModelSpec] = {}
 _ALIASES: dict[str, str] = {}
 _CACHE: dict[tuple[str, str | None, str], Predictor] = {}
 _LOCK = threading.Lock()
-_BUILTINS_LOADED = False
 
 
-def register_model(spec: ModelSpec, *, aliases: tuple[str, ...] = ()) -> ModelSpec:
-    """Add a model to the registry (replacing one of the same name)."""
+def register_model(
+    spec: ModelSpec, *, aliases: tuple[str, ...] = (), replace: bool = False
+) -> ModelSpec:
+    """Add a model to the registry under ``spec.name`` and ``aliases`` (e.g. a weights tag,
+    ``"fine.v20"`` for ``"fine"``).
+
+    A name already taken by another spec is replaced with an :class:`XCloudWarning` (silently
+    with ``replace=True``), and the models loaded under it are dropped from the cache.
+    """
+    old = _REGISTRY.get(spec.name)
+    if old is not None and old != spec:
+        if not replace:
+            warn(
+                f"register_model: {spec.name!r} was registered already ({old.description!r}); "
+                "replacing it. Pass replace=True if that is intended, or pick another name",
+            )
+        with _LOCK:
+            for key in [k for k in _CACHE if k[0] == spec.name]:
+                del _CACHE[key]
     _REGISTRY[spec.name] = spec
     for a in aliases:
         _ALIASES[a] = spec.name
     return spec
-
-
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    # Importing these modules registers their models; they import nothing heavy at import time.
-    import xcloud.models.builtin  # noqa: F401
-    import xcloud.peers  # noqa: F401
-    from xcloud.models import cascade
-
-    cascade.register()
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -47,7 +50,6 @@ def list_models(pattern: str = "*") -> list[str]:
     >>> list_models("ukis*")
     ['ukis-csmask']
     """
-    _load_builtins()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
@@ -56,7 +58,6 @@ def get_spec(name: str) -> ModelSpec:
 
     Raises :class:`~xcloud.errors.UnknownModelError` with the closest names.
     """
-    _load_builtins()
     if not isinstance(name, str):
         raise UnknownModelError(f"model must be a name (str), got {type(name).__name__}: {name!r}")
     key = _ALIASES.get(name, name)
@@ -138,7 +139,12 @@ def create_model(name: str, device: str = "cpu") -> Predictor:
     >>> m.spec.classes
     ('clear', 'cloud', 'cloud_shadow')
     """
-    spec = get_spec(name)
+    return load_cached(get_spec(name), device)
+
+
+def load_cached(spec: ModelSpec, device: str) -> Predictor:
+    """``spec``'s model on ``device``, loaded once per process (by name, weights hash and
+    device) under one lock: what :func:`create_model` and the cascade's router share."""
     key = (spec.name, spec.sha256, device)
     with _LOCK:
         model = _CACHE.get(key)

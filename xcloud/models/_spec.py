@@ -133,7 +133,7 @@ class ModelSpec:
         with the first and segments with the second. Empty for ordinary models.
     precisions
         The ``precision=`` values the model's predictor takes (``"auto"`` only, unless its
-        ``predict`` accepts ``precision``: see :data:`xcloud.inference.device.PRECISIONS`).
+        ``predict`` accepts ``precision``: see :data:`xcloud.device.PRECISIONS`).
     """
 
     name: str

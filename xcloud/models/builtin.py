@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from xcloud.bands import LEVELS
-from xcloud.errors import XCloudWarning
-from xcloud.inference.device import PRECISIONS
-from xcloud.models._registry import _REGISTRY, WEIGHTS_DIR, register_model, weights_path
+from xcloud.device import PRECISIONS
+from xcloud.errors import ParameterError, warn
+from xcloud.models._registry import (
+    _REGISTRY,
+    WEIGHTS_DIR,
+    load_cached,
+    register_model,
+    weights_path,
+)
 from xcloud.models._spec import ModelSpec
 
 __all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
@@ -128,11 +133,11 @@ class _TorchPredictor:
 
     def _forward(self, t, wl: np.ndarray, precision: str = "auto"):
         """Logits of a float32 tensor ``(N, C, H, W)`` already on the model's device, in the
-        arithmetic of ``precision`` (:func:`~xcloud.inference.device.autocast_dtype`)."""
+        arithmetic of ``precision`` (:func:`~xcloud.device.autocast_dtype`)."""
         import torch
         import torch.nn.functional as F
 
-        from xcloud.inference.device import autocast_dtype, native_bf16_cpu
+        from xcloud.device import autocast_dtype, native_bf16_cpu
 
         dtype = autocast_dtype(self.device, precision)
         if (
@@ -142,11 +147,9 @@ class _TorchPredictor:
             and not native_bf16_cpu()
         ):
             _WARNED_BF16.append(True)
-            warnings.warn(
+            warn(
                 "precision='bf16' on a CPU without native bf16 (AVX512-BF16 or AMX): torch "
                 "emulates it, which is slower than fp32; pass precision='auto' here",
-                XCloudWarning,
-                stacklevel=2,
             )
 
         h, w = t.shape[-2:]
@@ -186,7 +189,7 @@ class FinePredictor(_TorchPredictor):
     def predict_tensor(self, t, *, wavelengths: np.ndarray, precision: str = "auto"):
         """:meth:`predict` for a float32 tensor ``(N, C, H, W)`` already on the model's device;
         the probabilities stay there (float32). The CUDA pipeline blends tiles on the GPU with
-        it (:func:`xcloud.inference.core._stage_a`)."""
+        it (:func:`xcloud.inference.core.predict_tiles`)."""
         import torch
 
         wl = self._checked_wavelengths(tuple(t.shape), wavelengths)
@@ -238,12 +241,11 @@ def _load_fine(spec: ModelSpec, device: str) -> FinePredictor:
 
 
 def _load_cascade(spec: ModelSpec, device: str):
-    """``create_model("cascade")`` gives its fine stage: the per-pixel model. The routing
-    itself runs in :func:`xcloud.mask` (:mod:`xcloud.inference.cascade`)."""
-    from xcloud.models._registry import get_spec
-
-    fine = get_spec(spec.stages[-1])  # (create_model would re-enter the registry's lock)
-    return fine.loader(fine, device)
+    raise ParameterError(
+        "create_model('cascade'): the cascade is a pipeline (the coarse router, then a fine "
+        f"stage of {list(spec.stages[1:])}), not one predictor; mask with "
+        "xcloud.mask(ds, 'cascade'), or load a stage: create_model('fine'), create_coarse()"
+    )
 
 
 def _load_coarse(spec: ModelSpec, device: str) -> CoarsePredictor:
@@ -270,11 +272,11 @@ COARSE_SPEC = ModelSpec(
     licence=LICENCE,
     card=_card(COARSE_WEIGHTS),
 )
-_COARSE_CACHE: dict[str, CoarsePredictor] = {}
 
 
 def create_coarse(device: str = "cpu") -> CoarsePredictor:
-    """Load the coarse classifier (weights verified by sha256), cached per device.
+    """Load the coarse classifier (weights verified by sha256), cached per device with the
+    mask models.
 
     Examples
     --------
@@ -282,9 +284,7 @@ def create_coarse(device: str = "cpu") -> CoarsePredictor:
     >>> coarse.spec.classes
     ('cloudless', 'overcast', 'partly_cloudy', 'nodata')
     """
-    if device not in _COARSE_CACHE:
-        _COARSE_CACHE[device] = _load_coarse(COARSE_SPEC, device)
-    return _COARSE_CACHE[device]
+    return load_cached(COARSE_SPEC, device)  # type: ignore[return-value]
 
 
 def _register() -> None:
@@ -306,7 +306,8 @@ def _register() -> None:
                 sha256=FINE_SHA256,
                 licence=LICENCE,
                 card=_card(FINE_WEIGHTS),
-            )
+            ),
+            aliases=(FINE_WEIGHTS.removesuffix(".safetensors"),),  # its weights tag: fine.v20
         )
     if "fine" in _REGISTRY and (WEIGHTS_DIR / COARSE_WEIGHTS).exists():
         fine = _REGISTRY["fine"]
@@ -323,9 +324,8 @@ def _register() -> None:
                 card={
                     "stages": {"coarse": COARSE_SPEC.card, "fine": fine.card},
                     "route_thresholds": ROUTE_THRESHOLDS,
-                    "note": "create_model('cascade') loads xcloud's own fine stage; routing, "
-                    "and the choice of fine stage, happen in xcloud.mask (see "
-                    "xcloud.inference.cascade)",
+                    "note": "a pipeline, not one predictor: routing and the choice of fine "
+                    "stage happen in xcloud.mask (see xcloud.inference.cascade)",
                 },
             )
         )

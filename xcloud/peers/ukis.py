@@ -35,7 +35,7 @@ class UkisPredictor:
     def _session(self, nb: int, level: str):
         key = (nb, level)
         if key not in self._sessions:
-            from xcloud.inference.device import worker_threads
+            from xcloud.device import worker_threads
 
             path = self._dir / f"model_{nb}b_{level}.onnx"
             meta = json.loads(path.with_suffix(".json").read_text())

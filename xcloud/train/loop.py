@@ -128,7 +128,7 @@ class TrainConfig:
 def auto_device(device: str = "auto") -> torch.device:
     """Resolve ``"auto"`` to cuda, mps or cpu (in that order of preference); a device torch
     here cannot use is an :class:`~xcloud.errors.XCloudError` that says so (as for inference)."""
-    from xcloud.inference.device import inference_device
+    from xcloud.device import inference_device
 
     return torch.device(inference_device(device))
 
