@@ -81,8 +81,8 @@ def test_autocast_dtype():
 
 
 def test_bf16_on_a_cpu_without_native_bf16_warns(chip, monkeypatch):
-    from xcloud.errors import XCloudWarning
     from xcloud import device
+    from xcloud.errors import XCloudWarning
     from xcloud.models import builtin
 
     monkeypatch.setattr(device, "native_bf16_cpu", lambda: False)
