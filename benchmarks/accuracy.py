@@ -348,17 +348,18 @@ def cv_table(cv: dict) -> str:
 
 
 def predict(chip: Chip, model: str) -> np.ndarray:
-    """``model`` is a registry name, optionally with class thresholds after an ``@``:
-    ``"cascade@cloud=0.3+cloud_shadow=0.8"`` (``thresholds=`` of :func:`xcloud.mask`)."""
+    """``model`` is a registry name, optionally with options after an ``@``: class thresholds
+    and test-time augmentation, ``"cascade@cloud=0.3+cloud_shadow=0.8"``, ``"cascade@tta=4"``
+    (``thresholds=`` and ``tta=`` of :func:`xcloud.mask`)."""
     if model == FLOOR:
         return np.where(chip.visible.mean(axis=0) > THRESHOLD, 1, 0).astype(np.uint8)
     name, _, spec = model.partition("@")
-    thresholds = (
-        {k: float(v) for k, v in (kv.split("=") for kv in spec.split("+"))} if spec else None
-    )
+    options = dict(kv.split("=") for kv in spec.split("+")) if spec else {}
+    tta = int(options.pop("tta", 1))
+    thresholds = {k: float(v) for k, v in options.items()} or None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = chip.ds.cloud.mask(name, sensor=chip.sensor, thresholds=thresholds)
+        m = chip.ds.cloud.mask(name, sensor=chip.sensor, thresholds=thresholds, tta=tta)
     return np.asarray(m.compute().values)
 
 
@@ -482,6 +483,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="only 2 chips per dataset")
     p.add_argument("--cv", action="store_true", help="grouped k-fold CV (docs/cv-protocol.md)")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument(
+        "--out", help="JSON file name in benchmarks/results (default: accuracy[_cv].json)"
+    )
     args = p.parse_args(argv)
     models = args.models.split(",") if args.models else [*list_models(), FLOOR]
     if args.cv:
@@ -492,7 +496,7 @@ def main(argv: list[str] | None = None) -> dict:
         payload = {"benchmark": "accuracy_cv", "machine": machine_info(), "protocol":
                    "docs/cv-protocol.md", **cv}  # fmt: skip
         RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / "accuracy_cv.json"
+        path = RESULTS / (args.out or "accuracy_cv.json")
         path.write_text(json.dumps(payload, indent=1))
         print(f"wrote {path}")
         return payload
@@ -513,7 +517,7 @@ def main(argv: list[str] | None = None) -> dict:
         "results": results,
     }
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "accuracy.json"
+    path = RESULTS / (args.out or "accuracy.json")
     path.write_text(json.dumps(payload, indent=2))
     print(f"wrote {path}")
     return payload

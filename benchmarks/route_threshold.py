@@ -11,7 +11,9 @@ Scenes: every labelled and clear scene of ``benchmarks/accuracy.py --cv`` (On Cl
 Biome, EuroSAT, SEN12MS-CR) and the unlabelled scenes with blue, green, red and nir
 (``landsat8_xrspatial``, ``sen12mscr_cloudy``); per-cell figures do not depend on routing
 units or the safety ring, so mosaics are not needed. Printed per source and pooled, written to
-``benchmarks/results/route_threshold.json``.
+``benchmarks/results/route_threshold.json``, with the ceiling any router has on these scenes:
+the share of valid pixels in cells (and in whole routing units) where the fine stage's own mask
+is uniform, the most the cascade can skip without disagreeing with it.
 
 Run
 ---
@@ -72,10 +74,38 @@ def cell_counts(ds, sensor, fine: str, thresholds) -> dict:
     valid = ref != 255
     wrong = big(fill) != ref
     out = {"valid": int(valid.sum()), "thresholds": {}}
+    out.update(ceiling(ref, cell, int(r.attrs["unit_size_px"])))
     for t in thresholds:
         tr = big(trusted0 & (prob >= t)) & valid
         out["thresholds"][t] = {"trusted": int(tr.sum()), "disagree": int((tr & wrong).sum())}
     return out
+
+
+def ceiling(ref: np.ndarray, cell: int, unit: int) -> dict:
+    """What a perfect router could skip: valid pixels in cells where the fine stage's mask is
+    all clear or all cloud (filled exactly), and in units made only of such cells (or of
+    cells without valid pixels), which the cascade can skip whole."""
+    h, w = ref.shape[-2:]
+    ny, nx = -(-h // cell), -(-w // cell)
+    pad = np.full(ref.shape[:-2] + (ny * cell, nx * cell), 255, np.uint8)
+    pad[..., :h, :w] = ref
+    blocks = pad.reshape(ref.shape[:-2] + (ny, cell, nx, cell))
+    n_valid = (blocks != 255).sum(axis=(-3, -1))
+    pure = ((blocks == 0) | (blocks == 255)).all(axis=(-3, -1)) | (
+        (blocks == 1) | (blocks == 255)
+    ).all(axis=(-3, -1))
+    edge = (n_valid > 0) & (n_valid < cell * cell)  # partly nodata: the router never trusts it
+    ok = (pure & ~edge) | (n_valid == 0)
+    k = unit // cell
+    uy, ux = -(-ny // k), -(-nx // k)
+    okp = np.ones(ok.shape[:-2] + (uy * k, ux * k), bool)
+    okp[..., :ny, :nx] = ok
+    unit_ok = okp.reshape(ok.shape[:-2] + (uy, k, ux, k)).all(axis=(-3, -1))
+    in_unit = np.repeat(np.repeat(unit_ok, k, axis=-2), k, axis=-1)[..., :ny, :nx]
+    return {
+        "uniform_cells": int((n_valid * (ok & (n_valid > 0))).sum()),
+        "skippable_units": int((n_valid * in_unit).sum()),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -99,8 +129,10 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  skip {source}/{name}: {type(e).__name__}: {str(e)[:100]}")
                 continue
             for key in (source, "all"):
-                tot = totals.setdefault(key, {"valid": 0, "scenes": 0, "thresholds": {}})
-                tot["valid"] += c["valid"]
+                tot = totals.setdefault(key, {"valid": 0, "scenes": 0, "thresholds": {},
+                                              "uniform_cells": 0, "skippable_units": 0})  # fmt: skip
+                for n in ("valid", "uniform_cells", "skippable_units"):
+                    tot[n] += c[n]
                 tot["scenes"] += 1
                 for t, v in c["thresholds"].items():
                     d = tot["thresholds"].setdefault(t, {"trusted": 0, "disagree": 0})
@@ -117,11 +149,21 @@ def main(argv: list[str] | None = None) -> dict:
     for r in rows:
         print(f"{r['source']:<20} {r['threshold']:>5.2f} {r['trusted']:>10.1%} "
               f"{r['disagreement']:>12.3%}")  # fmt: skip
+    print(f"\nceiling (a perfect router): valid pixels in cells where {args.fine!r} is uniform, "
+          "and in units made only of such cells")  # fmt: skip
+    ceilings = {}
+    for key, tot in totals.items():
+        ceilings[key] = {
+            n: tot[n] / max(tot["valid"], 1) for n in ("uniform_cells", "skippable_units")
+        }
+        print(
+            f"{key:<20} {ceilings[key]['uniform_cells']:>10.1%} {ceilings[key]['skippable_units']:>10.1%}"
+        )
     ok = [r["threshold"] for r in rows if r["source"] == "all" and r["disagreement"] <= LIMIT]
     chosen = min(ok) if ok else 1.0
     print(f"chosen (lowest threshold with pooled disagreement <= {LIMIT:.1%}): {chosen}")
     out = {"fine": args.fine, "rule": f"lowest threshold with disagreement <= {LIMIT}",
-           "chosen": chosen, "rows": rows}  # fmt: skip
+           "chosen": chosen, "rows": rows, "ceiling": ceilings}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     return out

@@ -80,6 +80,9 @@ class MaskJob:
     #: ``((class, probability), ...)``: a pixel is called ``class`` where its probability is at
     #: least that, and not where it is below (see :func:`label`); empty: the most likely class.
     thresholds: tuple[tuple[str, float], ...] = ()
+    #: Test-time augmentation: each tile's class probabilities are the mean over this many of
+    #: its dihedral views (:data:`TTA_VIEWS`): 1 (none), 4 (flips) or 8 (flips and transposes).
+    tta: int = 1
 
     def __dask_tokenize__(self):
         spec = get_spec(self.model)
@@ -94,7 +97,33 @@ class MaskJob:
             self.batch_size,
             self.precision,
             self.thresholds,
+            self.tta,
         )
+
+
+#: The views of a square tile that test-time augmentation averages over, as (quarter turns,
+#: flip left-right) applied in that order (flip first): the first 4 (as it is, flipped
+#: left-right, turned 180 degrees, flipped up-down) need no transposition; all 8 are the
+#: dihedral group of the square.
+TTA_VIEWS: tuple[tuple[int, bool], ...] = (
+    (0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True)
+)  # fmt: skip
+
+
+def _view(x, k: int, flip: bool, *, inverse: bool = False):
+    """``x`` (numpy or torch, ``(..., H, W)``) seen in view ``(k, flip)``, or back from it."""
+    if isinstance(x, np.ndarray):
+        turn, mirror = np.rot90, np.flip
+        if not inverse:
+            return turn(mirror(x, -1) if flip else x, k, axes=(-2, -1))
+        y = turn(x, -k, axes=(-2, -1))
+        return mirror(y, -1) if flip else y
+    import torch
+
+    if not inverse:
+        return torch.rot90(torch.flip(x, dims=(-1,)) if flip else x, k, dims=(-2, -1))
+    t = torch.rot90(x, -k, dims=(-2, -1))
+    return torch.flip(t, dims=(-1,)) if flip else t
 
 
 #: Tiles per model call on a CUDA device. ``benchmarks/gpu.py`` measured one call of ``fine``
@@ -221,7 +250,27 @@ def _run_model(job: MaskJob, tiles, device: str):
     """One or more model calls over ``tiles``; the caller holds ``INFERENCE_LOCK``.
 
     ``tiles`` is a numpy array, or a tensor on the model's device (:func:`_on_device`), and the
-    probabilities come back as the same kind."""
+    probabilities come back as the same kind. With ``job.tta`` > 1 they are the mean over that
+    many views of each tile (:data:`TTA_VIEWS`), each turned back before it is added."""
+    if job.tta == 1:
+        return _run_views(job, tiles, device)
+    total: Any = None
+    for k, flip in TTA_VIEWS[: job.tta]:
+        seen = _view(tiles, k, flip)
+        probs = _view(
+            _run_views(
+                job, seen.copy() if isinstance(seen, np.ndarray) else seen.contiguous(), device
+            ),
+            k,
+            flip,
+            inverse=True,
+        )
+        total = probs if total is None else total + probs
+    return total / job.tta
+
+
+def _run_views(job: MaskJob, tiles, device: str):
+    """The model calls of :func:`_run_model` over one view of the tiles."""
     model = create_model(job.model, device)
     spec = model.spec
     batch = job.batch_size or (CUDA_BATCH if device.startswith("cuda") else 8)
