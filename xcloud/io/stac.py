@@ -414,18 +414,79 @@ def open_stac(
     if on_missing not in _ON_MISSING:
         raise ParameterError(f"on_missing={on_missing!r} is not one of {list(_ON_MISSING)}")
     _check_load_arguments(resolution, chunks, retries, backoff)
-    pystac_client = require("pystac_client", "stac", "xcloud.open_stac")
     odc_stac = require("odc.stac", "stac", "xcloud.open_stac")
-    if isinstance(filter, str):
-        import json
+    filter = _cql2(filter)
+    items = _search(url, collection, bbox, datetime, filter, search_kw, retries, backoff)
+    keys = {k for it in items for k in it.assets}
+    chosen = _choose_assets(_band_table(items), bands, collection, keys)
+    _check_hrefs(items, chosen, url, allow_local)
+    items, skipped = _readable(items, chosen, check_assets, on_missing)
 
-        try:
-            filter = json.loads(filter)
-        except ValueError as e:
-            raise ParameterError(
-                f"filter={filter!r} is not CQL2-JSON ({e}); pass e.g. "
-                '\'{"op": "<", "args": [{"property": "eo:cloud_cover"}, 50]}\''
-            ) from None
+    attrs: dict[str, Any] = {}
+    for key in ("platform", "constellation", "instruments"):
+        vals = _props(items, key)
+        if vals:
+            attrs[key] = vals[0] if len(vals) == 1 else vals
+    level = _level(items, collection)
+    if level:
+        attrs["processing:level"] = level
+    sensor = guess_sensor(list(chosen.values()), attrs)
+
+    kw: dict[str, Any] = {
+        "bands": list(chosen),
+        "chunks": dict(chunks) if chunks else {"time": 1, "y": 1024, "x": 1024},
+        "groupby": groupby,
+    }
+    kw.update({k: v for k, v in (("bbox", bbox), ("resolution", resolution), ("crs", crs))
+               if v is not None})  # fmt: skip
+    kw.update(load_kw or {})
+    ds = odc_stac.load(items, **kw)
+    ds = ds.rename({k: v for k, v in chosen.items() if k != v})
+    first_of = _first_item_per_time(items, ds["time"].values, groupby)
+    family = sensor.family if sensor is not None else None
+    for key, var in chosen.items():
+        arr = _scaled(ds[var], [_scaling(it, key, family) for it in first_of])
+        arr.attrs["stac_asset"] = key
+        ds[var] = arr
+
+    ds.attrs.update(attrs)
+    ds.attrs.update(
+        {
+            "xcloud_sensor": sensor.name if sensor is not None else "unknown",
+            "stac_url": url,
+            "stac_collection": collection,
+            "stac_item_ids": [it.id for it in items],
+            "stac_item_datetimes": [_iso(it) for it in items],
+        }
+    )
+    baselines = _props(items, "s2:processing_baseline")
+    if len(baselines) == 1:
+        ds.attrs["s2:processing_baseline"] = baselines[0]
+    if skipped:
+        ds.attrs["xcloud_skipped_items"] = skipped
+    ds.encoding[ITEMS_KEY] = items
+    ds.encoding[LOAD_KEY] = {"groupby": groupby, "load_kw": dict(load_kw or {})}
+    return ds
+
+
+def _cql2(filter: Mapping[str, Any] | str | None) -> Mapping[str, Any] | None:
+    """``filter=`` as CQL2-JSON, or a clear error."""
+    if not isinstance(filter, str):
+        return filter
+    import json
+
+    try:
+        return json.loads(filter)
+    except ValueError as e:
+        raise ParameterError(
+            f"filter={filter!r} is not CQL2-JSON ({e}); pass e.g. "
+            '\'{"op": "<", "args": [{"property": "eo:cloud_cover"}, 50]}\''
+        ) from None
+
+
+def _search(url, collection, bbox, datetime, filter, search_kw, retries, backoff) -> list:
+    """The items of the search, in time order (then id), or :class:`EmptySearchError`."""
+    pystac_client = require("pystac_client", "stac", "xcloud.open_stac")
 
     def search():
         client = pystac_client.Client.open(url)
@@ -445,109 +506,62 @@ def open_stac(
             "(west, south, east, north) in degrees"
         )
     items.sort(key=lambda it: (it.datetime or it.properties.get("start_datetime") or "", it.id))
+    return items
 
-    keys = {k for it in items for k in it.assets}
-    chosen = _choose_assets(_band_table(items), bands, collection, keys)
-    _check_hrefs(items, chosen, url, allow_local)
+
+def _readable(items, chosen, check_assets: bool, on_missing: str) -> tuple[list, list[str]]:
+    """The items whose chosen assets exist (and open), and the ids of those skipped: missing
+    or unreadable assets raise :class:`AssetError`, or with ``on_missing="skip"`` warn."""
     problems: dict[str, list[str]] = {}
     for it in items:
         for key in chosen:
             p = _problem(it, key, check_assets)
             if p:
                 problems.setdefault(it.id, []).append(p)
-    if problems:
-        detail = "; ".join(p for ps in problems.values() for p in ps)
-        if on_missing == "raise":
-            raise AssetError(
-                f"{len(problems)} of {len(items)} items have missing or unreadable assets: "
-                f"{detail}. Pass on_missing='skip' to leave them out"
-            )
-        warn(
-            f"open_stac skipped {len(problems)} of {len(items)} items: {detail}",
+    if not problems:
+        return items, []
+    detail = "; ".join(p for ps in problems.values() for p in ps)
+    if on_missing == "raise":
+        raise AssetError(
+            f"{len(problems)} of {len(items)} items have missing or unreadable assets: "
+            f"{detail}. Pass on_missing='skip' to leave them out"
         )
-        items = [it for it in items if it.id not in problems]
-        if not items:
-            raise AssetError(f"every item was skipped: {detail}")
+    warn(f"open_stac skipped {len(problems)} of {len(items)} items: {detail}")
+    kept = [it for it in items if it.id not in problems]
+    if not kept:
+        raise AssetError(f"every item was skipped: {detail}")
+    return kept, sorted(problems)
 
-    attrs: dict[str, Any] = {}
-    for key in ("platform", "constellation", "instruments"):
-        vals = _props(items, key)
-        if vals:
-            attrs[key] = vals[0] if len(vals) == 1 else vals
-    level = _level(items, collection)
-    if level:
-        attrs["processing:level"] = level
-    sensor = guess_sensor(list(chosen.values()), attrs)
-    family = sensor.family if sensor is not None else None
 
-    kw: dict[str, Any] = {
-        "bands": list(chosen),
-        "chunks": dict(chunks) if chunks else {"time": 1, "y": 1024, "x": 1024},
-        "groupby": groupby,
-    }
-    if bbox is not None:
-        kw["bbox"] = bbox
-    if resolution is not None:
-        kw["resolution"] = resolution
-    if crs is not None:
-        kw["crs"] = crs
-    kw.update(load_kw or {})
-    ds = odc_stac.load(items, **kw)
-    ds = ds.rename({k: v for k, v in chosen.items() if k != v})
-
-    # one scene per time step: the first item of each (solar-day) group gives its scaling
-    times = ds["time"].values
-    first_of = _first_item_per_time(items, times, groupby)
-    for key, var in chosen.items():
-        per_t = [_scaling(first_of[i], key, family) for i in range(len(times))]
-        scales = {p[0] for p in per_t}
-        offsets = {p[1] for p in per_t}
-        nodata = per_t[0][2]
-        arr = ds[var]
-        if len(scales) == 1 and len(offsets) == 1:
-            s, o = per_t[0][0], per_t[0][1]
-            if s is not None:
-                arr.attrs["scale_factor"] = float(s)
-            if o is not None:
-                arr.attrs["add_offset"] = float(o)
-        else:
-            # a series across a processing-baseline change: one offset per time step, so
-            # convert to float reflectance here (NaN for nodata) rather than lie in attrs
-            sc = xr.DataArray(
-                np.array([1.0 if p[0] is None else p[0] for p in per_t], np.float32), dims="time"
-            )
-            of = xr.DataArray(
-                np.array([0.0 if p[1] is None else p[1] for p in per_t], np.float32), dims="time"
-            )
-            refl = arr.astype(np.float32) * sc + of
-            if nodata is not None:
-                refl = refl.where(arr != nodata)
-            refl.attrs = {"scale_factor": 1.0, "add_offset": 0.0}
-            arr = refl
-            nodata = None
+def _scaled(arr: xr.DataArray, per_t: list[tuple[Any, Any, Any]]) -> xr.DataArray:
+    """One variable with its scaling: ``scale_factor`` / ``add_offset`` / ``nodata`` attrs
+    when every time step's first item agrees, else float reflectance (NaN for nodata)."""
+    scales = {p[0] for p in per_t}
+    offsets = {p[1] for p in per_t}
+    nodata = per_t[0][2]
+    if len(scales) == 1 and len(offsets) == 1:
+        s, o = per_t[0][0], per_t[0][1]
+        if s is not None:
+            arr.attrs["scale_factor"] = float(s)
+        if o is not None:
+            arr.attrs["add_offset"] = float(o)
+    else:
+        # a series across a processing-baseline change: one offset per time step, so
+        # convert to float reflectance here (NaN for nodata) rather than lie in attrs
+        sc = xr.DataArray(
+            np.array([1.0 if p[0] is None else p[0] for p in per_t], np.float32), dims="time"
+        )
+        of = xr.DataArray(
+            np.array([0.0 if p[1] is None else p[1] for p in per_t], np.float32), dims="time"
+        )
+        refl = arr.astype(np.float32) * sc + of
         if nodata is not None:
-            arr.attrs["nodata"] = nodata
-        arr.attrs["stac_asset"] = key
-        ds[var] = arr
-
-    ds.attrs.update(attrs)
-    ds.attrs.update(
-        {
-            "xcloud_sensor": sensor.name if sensor is not None else "unknown",
-            "stac_url": url,
-            "stac_collection": collection,
-            "stac_item_ids": [it.id for it in items],
-            "stac_item_datetimes": [_iso(it) for it in items],
-        }
-    )
-    baselines = _props(items, "s2:processing_baseline")
-    if len(baselines) == 1:
-        ds.attrs["s2:processing_baseline"] = baselines[0]
-    if problems:
-        ds.attrs["xcloud_skipped_items"] = sorted(problems)
-    ds.encoding[ITEMS_KEY] = items
-    ds.encoding[LOAD_KEY] = {"groupby": groupby, "load_kw": dict(load_kw or {})}
-    return ds
+            refl = refl.where(arr != nodata)
+        refl.attrs = {"scale_factor": 1.0, "add_offset": 0.0}
+        arr, nodata = refl, None
+    if nodata is not None:
+        arr.attrs["nodata"] = nodata
+    return arr
 
 
 def load_overview(ds: xr.Dataset, variables: Sequence[str], factor: int) -> xr.Dataset:
