@@ -131,7 +131,19 @@ def _select_bands(
     return chosen
 
 
-def _level(sensor: Sensor | None, attrs: Mapping[str, Any], level: str | None) -> str | None:
+def _level(sensor: Sensor | None, attrs: Mapping[str, Any], level: str | None, seg: ModelSpec):
+    """The data's processing level (``level=``, the sensor's, or the attrs'), refused when the
+    segmenting model ``seg`` does not take it; None when nothing says."""
+    lvl = _level_of(sensor, attrs, level)
+    if lvl is not None and lvl not in seg.levels:
+        raise ModelUnavailableError(
+            f"model {seg.name!r} takes processing levels {list(seg.levels)}, the data is "
+            f"{lvl!r}; pick another model or pass level= if the data is really {seg.levels[0]!r}"
+        )
+    return lvl
+
+
+def _level_of(sensor: Sensor | None, attrs: Mapping[str, Any], level: str | None) -> str | None:
     if level is not None:
         return level.lower()
     if sensor is not None:
@@ -419,12 +431,7 @@ def mask(
         precision=precision,
         spec=seg,
     )
-    lvl = _level(sensor_obj, attrs, level)
-    if lvl is not None and lvl not in seg.levels:
-        raise ModelUnavailableError(
-            f"model {seg.name!r} takes processing levels {list(seg.levels)}, the data is "
-            f"{lvl!r}; pick another model or pass level= if the data is really {seg.levels[0]!r}"
-        )
+    lvl = _level(sensor_obj, attrs, level, seg)
     chosen = _select_bands(seg, resolved, variables)
 
     template = arrays[chosen[0].var]
@@ -438,8 +445,8 @@ def mask(
         template = arrays[chosen[0].var]
     lead = tuple(d for d in template.dims if d not in (ydim, xdim))
     order = lead + (ydim, xdim)
-    cube_kw = dict(scale=scale, offset=offset, nodata=nodata, sensor=sensor_obj, attrs=attrs)
-    x = reflectance_cube(arrays, chosen, order, **cube_kw)
+    cube_kw = dict(scale=scale, offset=offset, sensor=sensor_obj, attrs=attrs)
+    x = reflectance_cube(arrays, chosen, order, nodata=nodata, **cube_kw)
 
     job = MaskJob(
         model=seg.name,
@@ -451,82 +458,37 @@ def mask(
         precision=precision,
         thresholds=_checked_thresholds(thresholds, seg, probabilities),
         tta=_checked_tta(tta),
-        scaling=tuple(
-            scaling_note(
-                arrays[r.var], r.var, scale=scale, offset=offset, sensor=sensor_obj, attrs=attrs
-            )
-            for r in chosen
-        ),  # fmt: skip
+        scaling=tuple(scaling_note(arrays[r.var], r.var, **cube_kw) for r in chosen),
     )
-    routed = None
+    routed = cjob = None
     if spec.stages:
-        if overview is None and routing:  # without routing no overview is needed: read none
-            overview = _stac_overview(obj, chosen, overview_factor)
-        ov = None
-        if overview is not None:
-            ov_arrays = {k: v.isel({d: s for d, s in flips.items() if d in v.dims})
-                         for k, v in band_arrays(overview).items()}  # fmt: skip
-            missing = [r.var for r in chosen if r.var not in ov_arrays]
-            if missing:
-                raise MissingBandsError(
-                    f"the overview lacks the variables {missing} that the cube's mask uses "
-                    f"({[r.var for r in chosen]}); give it the same band variables"
-                )
-            ov = reflectance_cube(ov_arrays, chosen, order, **cube_kw)
-        threshold = route_threshold if route_threshold is not None else _route_threshold(spec, seg)
-        if not routing and route_threshold is not None and route_threshold != 1:
-            raise ParameterError(
-                f"route_threshold={route_threshold!r} with routing=False: without routing no "
-                "cell is trusted, so the threshold would be ignored; drop one of the two"
-            )
-        cjob = CascadeJob(
-            job,
-            route_threshold=1.0 if not routing else threshold,
-            ring=ring,
-            overview_factor=overview_factor,
-            unit=_cascade_unit(resolve_device(device), seg.stride, overview_factor),
-        )
+        cjob = _cascade_job(job, spec, seg, route_threshold, routing, ring, overview_factor, device)
+        ov = _overview(
+            obj, overview, chosen, flips, order, {**cube_kw, "nodata": nodata}, routing,
+            overview_factor,
+        )  # fmt: skip
         result, routed = run_cascade(x, cjob, probabilities=probabilities, overview=ov)
     else:
-        given = {
-            "return_routing": return_routing,
-            "route_threshold": route_threshold is not None,
-            "routing": not routing,
-            "ring": ring != 1,
-            "overview_factor": overview_factor != 4,
-            "overview": overview is not None,
-            "fine": fine is not None,
-        }
-        cascade_only = [k for k, v in given.items() if v]
-        if cascade_only:
-            raise ParameterError(
-                f"{', '.join(f'{k}=' for k in cascade_only)} only apply to a cascade model "
-                f"(e.g. model='cascade'); {spec.name!r} runs one model on every tile. Drop "
-                f"{'it' if len(cascade_only) == 1 else 'them'} or pick model='cascade'"
-            )
+        _refuse_cascade_only(
+            spec.name,
+            return_routing=return_routing,
+            route_threshold=route_threshold is not None,
+            routing=not routing,
+            ring=ring != 1,
+            overview_factor=overview_factor != 4,
+            overview=overview is not None,
+            fine=fine is not None,
+        )
         result = run_mask(x, job, probabilities=probabilities)
 
-    coords = {k: v for k, v in template.coords.items() if set(v.dims) <= set(order)}
-    if probabilities:
-        dims = lead + ("class", ydim, xdim)
-        coords["class"] = list(seg.classes)
-        out = xr.DataArray(result, dims=dims, coords=coords, name="cloud_probability")
-        out.attrs = {"long_name": "cloud mask class probability", "units": "1"}
-    else:
-        out = xr.DataArray(result, dims=order, coords=coords, name="cloud_mask")
-        out.attrs = {
-            "long_name": "cloud mask",
-            "flag_values": np.array(FLAG_VALUES, dtype=np.uint8),
-            "flag_meanings": FLAG_MEANINGS,
-            "flags_definition": flags_definition(),  # for odc.algo's enum_to_bool
-        }
+    out = _output(result, template, order, seg, probabilities)
     out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj, seg))
     out.attrs.update({k: v for k, v in attrs.items() if str(k).startswith("stac_")})
     out.attrs["xcloud_precision"] = precision  # as asked: "auto" is bf16 on CUDA, fp32 elsewhere
     if job.tta > 1:
         out.attrs["xcloud_tta"] = job.tta
     out = _with_crs(out.isel(flips), template)  # back in the input's order
-    if routed is None:
+    if routed is None or cjob is None:
         return out
     out.attrs["xcloud_route_threshold"] = float(cjob.route_threshold)
     rds = _routing_dataset(routed, template, lead, ydim, xdim)
@@ -534,6 +496,74 @@ def mask(
     for key in ("long_name", "flag_values", "flag_meanings", "flags_definition", "units"):
         rds.attrs.pop(key, None)
     return (out, rds) if return_routing else out
+
+
+def _cascade_job(
+    job: MaskJob, spec: ModelSpec, seg: ModelSpec, route_threshold, routing: bool, ring,
+    overview_factor, device: str,
+) -> CascadeJob:  # fmt: skip
+    """The cascade's settings around the fine stage's ``job``."""
+    if not routing and route_threshold is not None and route_threshold != 1:
+        raise ParameterError(
+            f"route_threshold={route_threshold!r} with routing=False: without routing no "
+            "cell is trusted, so the threshold would be ignored; drop one of the two"
+        )
+    threshold = route_threshold if route_threshold is not None else _route_threshold(spec, seg)
+    return CascadeJob(
+        job,
+        route_threshold=1.0 if not routing else threshold,
+        ring=ring,
+        overview_factor=overview_factor,
+        unit=_cascade_unit(resolve_device(device), seg.stride, overview_factor),
+    )
+
+
+def _overview(obj, overview, chosen, flips, order, cube_kw, routing: bool, factor: int):
+    """The cascade's overview as a reflectance array: the one given, the COG overviews of an
+    :func:`xcloud.open_stac` cube, or None (computed from the cube by the cascade)."""
+    if overview is None and routing:  # without routing no overview is needed: read none
+        overview = _stac_overview(obj, chosen, factor)
+    if overview is None:
+        return None
+    ov_arrays = {k: v.isel({d: s for d, s in flips.items() if d in v.dims})
+                 for k, v in band_arrays(overview).items()}  # fmt: skip
+    missing = [r.var for r in chosen if r.var not in ov_arrays]
+    if missing:
+        raise MissingBandsError(
+            f"the overview lacks the variables {missing} that the cube's mask uses "
+            f"({[r.var for r in chosen]}); give it the same band variables"
+        )
+    return reflectance_cube(ov_arrays, chosen, order, **cube_kw)
+
+
+def _refuse_cascade_only(model: str, **given: bool) -> None:
+    """Refuse cascade keywords given (True in ``given``) for a model that is not a cascade."""
+    cascade_only = [k for k, v in given.items() if v]
+    if cascade_only:
+        raise ParameterError(
+            f"{', '.join(f'{k}=' for k in cascade_only)} only apply to a cascade model "
+            f"(e.g. model='cascade'); {model!r} runs one model on every tile. Drop "
+            f"{'it' if len(cascade_only) == 1 else 'them'} or pick model='cascade'"
+        )
+
+
+def _output(result, template: xr.DataArray, order, seg: ModelSpec, probabilities: bool):
+    """``result`` as the ``cloud_mask`` (or ``cloud_probability``) DataArray, CF attributes."""
+    coords = {k: v for k, v in template.coords.items() if set(v.dims) <= set(order)}
+    if probabilities:
+        coords["class"] = list(seg.classes)
+        dims = order[:-2] + ("class",) + order[-2:]
+        out = xr.DataArray(result, dims=dims, coords=coords, name="cloud_probability")
+        out.attrs = {"long_name": "cloud mask class probability", "units": "1"}
+        return out
+    out = xr.DataArray(result, dims=order, coords=coords, name="cloud_mask")
+    out.attrs = {
+        "long_name": "cloud mask",
+        "flag_values": np.array(FLAG_VALUES, dtype=np.uint8),
+        "flag_meanings": FLAG_MEANINGS,
+        "flags_definition": flags_definition(),  # for odc.algo's enum_to_bool
+    }
+    return out
 
 
 def _stac_overview(obj, chosen: list[ResolvedBand], factor: int):
