@@ -393,6 +393,11 @@ def _norm(name: str) -> str:
 
 
 def _build_catalogue() -> dict[str, Sensor]:
+    sensors = [*_sentinel2_sensors(), *_landsat_sensors(), *_planetscope_sensors()]
+    return {s.name: s for s in sensors}
+
+
+def _sentinel2_sensors() -> list[Sensor]:
     sensors: list[Sensor] = []
     s2_variants: tuple[tuple[str, str, Mapping[str, float] | None], ...] = (
         ("sentinel-2", "sentinel-2", None),
@@ -418,7 +423,11 @@ def _build_catalogue() -> dict[str, Sensor]:
                     aliases=tuple(aliases),
                 )
             )
+    return sensors
 
+
+def _landsat_sensors() -> list[Sensor]:
+    sensors: list[Sensor] = []
     landsat: tuple[tuple[int, str, tuple[Band, ...]], ...] = (
         (5, "tm", _TM),
         (7, "etm+", _ETM),
@@ -455,7 +464,11 @@ def _build_catalogue() -> dict[str, Sensor]:
                 aliases=(f"landsat{num}-l1", f"l{num}-l1"),
             )
         )
+    return sensors
 
+
+def _planetscope_sensors() -> list[Sensor]:
+    sensors: list[Sensor] = []
     sensors.append(
         Sensor(
             name="planetscope-4b",
@@ -480,7 +493,7 @@ def _build_catalogue() -> dict[str, Sensor]:
             aliases=("superdove", "ps8", "ps-8b", "psscene-8b", "psb.sd"),
         )
     )
-    return {s.name: s for s in sensors}
+    return sensors
 
 
 #: Every known sensor by name.

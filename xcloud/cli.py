@@ -375,6 +375,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         return _train(argv[1:])
+    args = _parser().parse_args(argv)
+    from xcloud.errors import XCloudError
+
+    try:
+        return int(args.func(args) or 0)
+    except XCloudError as e:
+        print(f"xcloud: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an unreadable input, a read-only --out, a full disk: one line
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"xcloud: error: {type(e).__name__}: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xcloud", description="Cloud masks for satellite datacubes."
     )
@@ -386,6 +401,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="demo_output")
     p.add_argument("--model", default=None, help=f"default: first available of {DEMO_MODELS}")
     p.set_defaults(func=_demo)
+    _mask_parser(sub)
+    p = sub.add_parser(
+        "stac", help="publish a mask store as a STAC Collection with one Item and COG per date"
+    )
+    p.add_argument("store", help="a Zarr store written by xcloud mask / mask_to_zarr")
+    p.add_argument("--out", required=True, help="the catalogue directory (new or empty)")
+    p.add_argument("--collection-id", default="xcloud-cloud-mask")
+    p.add_argument(
+        "--href-base", metavar="URL", help="write absolute hrefs under URL (to serve the catalogue)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an xcloud catalogue there")
+    p.set_defaults(func=_stac)
+    sub.add_parser("train", help="train xcloud's models (see xcloud train --help)")
+    return parser
+
+
+def _mask_parser(sub) -> None:
     p = sub.add_parser(
         "mask",
         help="mask a local GeoTIFF / NetCDF / Zarr cube, or a STAC search, into a Zarr store",
@@ -438,30 +470,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     w.add_argument("--scheduler", metavar="ADDRESS", help="an existing dask scheduler")
     p.set_defaults(func=_mask)
-    p = sub.add_parser(
-        "stac", help="publish a mask store as a STAC Collection with one Item and COG per date"
-    )
-    p.add_argument("store", help="a Zarr store written by xcloud mask / mask_to_zarr")
-    p.add_argument("--out", required=True, help="the catalogue directory (new or empty)")
-    p.add_argument("--collection-id", default="xcloud-cloud-mask")
-    p.add_argument(
-        "--href-base", metavar="URL", help="write absolute hrefs under URL (to serve the catalogue)"
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an xcloud catalogue there")
-    p.set_defaults(func=_stac)
-    sub.add_parser("train", help="train xcloud's models (see xcloud train --help)")
-    args = parser.parse_args(argv)
-    from xcloud.errors import XCloudError
-
-    try:
-        return int(args.func(args) or 0)
-    except XCloudError as e:
-        print(f"xcloud: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # an unreadable input, a read-only --out, a full disk: one line
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"xcloud: error: {type(e).__name__}: {e.strerror or e}{where}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

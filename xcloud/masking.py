@@ -419,18 +419,10 @@ def mask(
     # the model that segments pixels: the cascade's fine stage, or the model itself
     seg = _fine_stage(spec, fine, resolved, variables) if spec.stages else spec
     _check_keywords(
-        variables,
-        scale=scale,
-        offset=offset,
-        nodata=nodata,
-        batch_size=batch_size,
-        probabilities=probabilities,
-        return_routing=return_routing,
-        routing=routing,
-        level=level,
-        precision=precision,
-        spec=seg,
-    )
+        variables, scale=scale, offset=offset, nodata=nodata, batch_size=batch_size,
+        probabilities=probabilities, return_routing=return_routing, routing=routing,
+        level=level, precision=precision, spec=seg,
+    )  # fmt: skip
     lvl = _level(sensor_obj, attrs, level, seg)
     chosen = _select_bands(seg, resolved, variables)
 
@@ -469,16 +461,10 @@ def mask(
         )  # fmt: skip
         result, routed = run_cascade(x, cjob, probabilities=probabilities, overview=ov)
     else:
-        _refuse_cascade_only(
-            spec.name,
-            return_routing=return_routing,
-            route_threshold=route_threshold is not None,
-            routing=not routing,
-            ring=ring != 1,
-            overview_factor=overview_factor != 4,
-            overview=overview is not None,
-            fine=fine is not None,
-        )
+        given = dict(return_routing=return_routing, route_threshold=route_threshold is not None,
+                     routing=not routing, ring=ring != 1, overview_factor=overview_factor != 4,
+                     overview=overview is not None, fine=fine is not None)  # fmt: skip
+        _refuse_cascade_only(spec.name, **given)
         result = run_mask(x, job, probabilities=probabilities)
 
     out = _output(result, template, order, seg, probabilities)

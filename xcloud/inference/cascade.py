@@ -24,7 +24,7 @@ and the result equals ``run_mask`` with the fine model bit for bit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -484,17 +484,45 @@ def run_cascade(
     from dask.highlevelgraph import HighLevelGraph
 
     spec = get_spec(job.fine.model)
-    tile, overlap = spec.tile_size, spec.overlap
-    h = overlap // 2
-    k = len(spec.classes)
-    codes = tuple(CLASSES[c] for c in spec.classes)
-    unit = job.unit_size()
     if x.ndim < 3:
         raise ValueError(f"expected an array (..., band, y, x), got shape {x.shape}")
     eager = not isinstance(x, da.Array)
     lead_shape = x.shape[:-3]
-    Y, X = x.shape[-2:]
+    xw, cy, cx = _work_blocks(x, job, spec, eager)
+    routing = _routing(xw, x.shape, job, overview)
+    fill_codes = _FILL[routing.cell_class.astype(np.intp)]
 
+    # 3. the pruned graph
+    token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
+    graph = _PrunedGraph(
+        names=(f"xcloud-cascade-halo-{token}", f"xcloud-cascade-tiles-{token}",
+               f"xcloud-cascade-mask-{token}"),
+        source=xw.name, job=job, spec=spec, shape=x.shape[-2:], probabilities=probabilities,
+        starts_y=np.cumsum((0,) + cy), starts_x=np.cumsum((0,) + cx),
+    )  # fmt: skip
+    for li in np.ndindex(*lead_shape):
+        graph.add_time_step(li, routing.unit_fine[li], fill_codes[li])
+    name_out = graph.names[2]
+    hlg = HighLevelGraph.from_collections(name_out, graph.dsk, dependencies=[xw])
+    lead_chunks = tuple((1,) * n for n in lead_shape)
+    k = len(spec.classes)
+    if probabilities:
+        out = da.Array(hlg, name_out, lead_chunks + ((k,), cy, cx), dtype=np.float16)
+    else:
+        out = da.Array(hlg, name_out, lead_chunks + (cy, cx), dtype=np.uint8)
+    if eager:
+        return out.compute(scheduler="sync"), routing
+    target = x.chunks[:-3] + (((k,),) if probabilities else ()) + x.chunks[-2:]
+    return (out.rechunk(target) if out.chunks != target else out), routing
+
+
+def _work_blocks(x, job: CascadeJob, spec, eager: bool):
+    """``x`` as a dask array in the cascade's work blocks, and their sizes along y and x:
+    routing units (cut to the fine stage's stride) when routing; without routing, the blocks
+    :func:`~xcloud.inference.core.run_mask` would use, so that the result is bit for bit its."""
+    h = spec.overlap // 2
+    Y, X = x.shape[-2:]
+    unit = job.unit_size()
     if job.routing:
         cy = work_chunks(regular_chunks(Y, unit), unit, h)
         cx = work_chunks(regular_chunks(X, unit), unit, h)
@@ -502,16 +530,24 @@ def run_cascade(
         cy, cx = (Y,), (X,)
     else:  # run_mask's chunking, so that the sums (and labels) are bit for bit the same
         cy, cx = (work_chunks(x.chunks[a], spec.stride, h) for a in (-2, -1))
-    chunks = tuple((1,) * n for n in lead_shape) + ((x.shape[-3],), cy, cx)
+    chunks = tuple((1,) * n for n in x.shape[:-3]) + ((x.shape[-3],), cy, cx)
     xw = numpy_blocks(np.asarray(x), chunks) if eager else x.rechunk(chunks)
-    starts_y, starts_x = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
+    return xw, cy, cx
 
-    # 1-2. overview and routing (eager; nothing is read when routing is off)
+
+def _routing(xw, shape: tuple[int, ...], job: CascadeJob, overview) -> Routing:
+    """Steps 1-2: the overview (given or computed from ``xw``) and the coarse pass, eager;
+    without routing every cell is partly cloudy (nothing is read)."""
+    lead_shape, (Y, X) = shape[:-3], shape[-2:]
     gy, gx = math.ceil(Y / job.cell), math.ceil(X / job.cell)
-    if job.routing:
+    if not job.routing:
+        grid = np.zeros(lead_shape + (6, gy, gx), dtype=np.float32)
+        grid[..., 2, :, :] = 1.0  # partly cloudy everywhere, all valid
+        grid[..., 4:, :, :] = 1.0
+    else:
         if overview is None:
             overview = compute_overview(xw, job.overview_factor)
-        elif overview.shape[-3] == x.shape[-3]:  # no valid-fraction channel: derive it from NaN
+        elif overview.shape[-3] == shape[-3]:  # no valid-fraction channel: derive it from NaN
             ov = np.asarray(overview, dtype=np.float32)
             overview = np.concatenate([ov, np.isfinite(ov).all(axis=-3, keepdims=True)], axis=-3)
         grid = _coarse_pass(overview, job)
@@ -523,91 +559,98 @@ def run_cascade(
                 f"grid ({math.ceil(Y / f)} x {math.ceil(X / f)} px, a ({gy}, {gx}) cell grid): "
                 f"pass its block mean by {f}, or leave overview out to compute it from the cube"
             )
-    else:
-        grid = np.zeros(lead_shape + (6, gy, gx), dtype=np.float32)
-        grid[..., 2, :, :] = 1.0  # partly cloudy everywhere, all valid
-        grid[..., 4:, :, :] = 1.0
-    routing = route(grid, job, starts_y, starts_x)
-    fill_codes = _FILL[routing.cell_class.astype(np.intp)]
+    starts_y = np.cumsum((0,) + tuple(xw.chunks[-2]))
+    starts_x = np.cumsum((0,) + tuple(xw.chunks[-1]))
+    return route(grid, job, starts_y, starts_x)
 
-    # 3. the pruned graph
-    token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
-    name_s, name_a, name_out = (f"xcloud-cascade-{p}-{token}" for p in ("halo", "tiles", "mask"))
-    a_kw: dict[str, Any] = dict(job=job.fine, tile=tile, overlap=overlap, n_classes=k, shape=(Y, X))
-    b_kw = dict(h=h, n_classes=k, codes=codes, probabilities=probabilities,
-                thresholds=class_thresholds(spec.classes, job.fine.thresholds))  # fmt: skip
-    ny, nx = len(cy), len(cx)
-    dsk: dict = {}
-    for li in np.ndindex(*lead_shape):
+
+@dataclass
+class _PrunedGraph:
+    """Builds the cascade's dask graph, one unit at a time: a fill task (no input) for each
+    skipped unit; for each unit that runs the fine stage, its halo reads from neighbours
+    that also run it, stage A (tiles) and stage B (blend with the neighbours' stage A)."""
+
+    names: tuple[str, str, str]  # halo, stage A, output
+    source: str  # the input's dask name, in work blocks
+    job: CascadeJob
+    spec: Any
+    shape: tuple[int, int]
+    probabilities: bool
+    starts_y: np.ndarray
+    starts_x: np.ndarray
+    dsk: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        spec, k = self.spec, len(self.spec.classes)
+        self.h = spec.overlap // 2
+        self.codes = tuple(CLASSES[c] for c in spec.classes)
+        self.a_kw: dict[str, Any] = dict(job=self.job.fine, tile=spec.tile_size,
+                                         overlap=spec.overlap, n_classes=k, shape=self.shape)  # fmt: skip
+        self.b_kw = dict(h=self.h, n_classes=k, codes=self.codes, probabilities=self.probabilities,
+                         thresholds=class_thresholds(spec.classes, self.job.fine.thresholds))  # fmt: skip
+
+    def add_time_step(self, li: tuple[int, ...], fine: np.ndarray, fill_codes: np.ndarray) -> None:
         stage_a: list = []  # (key, input keys, meta) of this time step's fine units
-        fine = routing.unit_fine[li]
-        for j in range(ny):
-            for i in range(nx):
-                y0, y1, x0, x1 = starts_y[j], starts_y[j + 1], starts_x[i], starts_x[i + 1]
-                out_key = (name_out,) + li + ((0,) if probabilities else ()) + (j, i)
-                if not fine[j, i]:
-                    cells = fill_codes[li][
-                        y0 // job.cell : math.ceil(y1 / job.cell),
-                        x0 // job.cell : math.ceil(x1 / job.cell),
-                    ]
-                    # the task carries the cells' codes only (a few bytes), not the block
-                    dsk[out_key] = (
-                        partial(
-                            _fill_unit,
-                            np.ascontiguousarray(cells),
-                            cell=job.cell,
-                            offset=(int(y0 % job.cell), int(x0 % job.cell)),
-                            size=(int(y1 - y0), int(x1 - x0)),
-                            lead=len(lead_shape),
-                            n_classes=k,
-                            class_codes=codes,
-                            probabilities=probabilities,
-                        ),
-                    )
-                    continue
-                src = (xw.name,) + li + (0,)
-                nbrs_a: list[tuple | None] = []
-                nbrs_b: list[tuple | None] = []
-                for dy, dx in _NEIGHBOURS:
-                    jj, ii = j + dy, i + dx
-                    if not (0 <= jj < ny and 0 <= ii < nx and fine[jj, ii]):
-                        nbrs_a.append(None)
-                        nbrs_b.append(None)
-                        continue
-                    if (dy and dx) and not (fine[jj, i] and fine[j, ii]):
-                        nbrs_a.append(None)  # corner only needed when both sides are read
-                    else:
-                        ys = (-h, 0) if dy < 0 else (0, h) if dy > 0 else (0, 0)
-                        xs = (-h, 0) if dx < 0 else (0, h) if dx > 0 else (0, 0)
-                        key = (name_s,) + li + (j, i, dy, dx)
-                        dsk[key] = (_take, src + (jj, ii), *ys, *xs)
-                        nbrs_a.append(key)
-                    nbrs_b.append((name_a,) + li + (jj, ii))
-                has = dict(zip(_NEIGHBOURS, (v is not None for v in nbrs_a), strict=True))
-                origin = (int(y0 - h * has[(-1, 0)]), int(x0 - h * has[(0, -1)]))
-                meta = dict(
-                    a_kw=a_kw,
-                    h=h,
-                    origin=origin,
-                    core_y=(int(y0), int(y1)),
-                    core_x=(int(x0), int(x1)),
-                )
-                stage_a.append(((name_a,) + li + (j, i), [src + (j, i), *nbrs_a], meta))
-                dsk[out_key] = (
-                    partial(_fine_unit_b, b_kw=b_kw, h=h),
-                    (name_a,) + li + (j, i),
-                    *nbrs_b,
-                )
+        for j in range(len(self.starts_y) - 1):
+            for i in range(len(self.starts_x) - 1):
+                out_key = (self.names[2],) + li + ((0,) if self.probabilities else ()) + (j, i)
+                if fine[j, i]:
+                    stage_a.append(self._fine(li, j, i, fine, out_key))
+                else:
+                    self.dsk[out_key] = self._fill(li, j, i, fill_codes)
         # stage A: one task per unit (on a GPU, units share model calls: core._predict)
         for key, inputs, meta in stage_a:
-            dsk[key] = (partial(_fine_unit_a, **meta), *inputs)
-    graph = HighLevelGraph.from_collections(name_out, dsk, dependencies=[xw])
-    lead_chunks = tuple((1,) * n for n in lead_shape)
-    if probabilities:
-        out = da.Array(graph, name_out, lead_chunks + ((k,), cy, cx), dtype=np.float16)
-    else:
-        out = da.Array(graph, name_out, lead_chunks + (cy, cx), dtype=np.uint8)
-    if eager:
-        return out.compute(scheduler="sync"), routing
-    target = x.chunks[:-3] + (((k,),) if probabilities else ()) + x.chunks[-2:]
-    return (out.rechunk(target) if out.chunks != target else out), routing
+            self.dsk[key] = (partial(_fine_unit_a, **meta), *inputs)
+
+    def _fill(self, li, j: int, i: int, fill_codes: np.ndarray) -> tuple:
+        """A skipped unit: the task carries its cells' codes only (a few bytes), not a block."""
+        y0, y1, x0, x1 = self._bounds(j, i)
+        cell = self.job.cell
+        cells = fill_codes[y0 // cell : math.ceil(y1 / cell), x0 // cell : math.ceil(x1 / cell)]
+        return (
+            partial(
+                _fill_unit, np.ascontiguousarray(cells), cell=cell,
+                offset=(int(y0 % cell), int(x0 % cell)), size=(int(y1 - y0), int(x1 - x0)),
+                lead=len(li), n_classes=len(self.codes), class_codes=self.codes,
+                probabilities=self.probabilities,
+            ),
+        )  # fmt: skip
+
+    def _fine(self, li, j: int, i: int, fine: np.ndarray, out_key: tuple) -> tuple:
+        """A unit that runs the fine stage: its halo tasks and stage B go into the graph now,
+        its stage A is returned (added after the time step's other units)."""
+        h, (name_s, name_a, _) = self.h, self.names
+        ny, nx = fine.shape
+        src = (self.source,) + li + (0,)
+        nbrs_a: list[tuple | None] = []
+        nbrs_b: list[tuple | None] = []
+        for dy, dx in _NEIGHBOURS:
+            jj, ii = j + dy, i + dx
+            if not (0 <= jj < ny and 0 <= ii < nx and fine[jj, ii]):
+                nbrs_a.append(None)
+                nbrs_b.append(None)
+                continue
+            if (dy and dx) and not (fine[jj, i] and fine[j, ii]):
+                nbrs_a.append(None)  # corner only needed when both sides are read
+            else:
+                ys = (-h, 0) if dy < 0 else (0, h) if dy > 0 else (0, 0)
+                xs = (-h, 0) if dx < 0 else (0, h) if dx > 0 else (0, 0)
+                key = (name_s,) + li + (j, i, dy, dx)
+                self.dsk[key] = (_take, src + (jj, ii), *ys, *xs)
+                nbrs_a.append(key)
+            nbrs_b.append((name_a,) + li + (jj, ii))
+        has = dict(zip(_NEIGHBOURS, (v is not None for v in nbrs_a), strict=True))
+        y0, y1, x0, x1 = self._bounds(j, i)
+        origin = (int(y0 - h * has[(-1, 0)]), int(x0 - h * has[(0, -1)]))
+        meta = dict(a_kw=self.a_kw, h=h, origin=origin, core_y=(int(y0), int(y1)),
+                    core_x=(int(x0), int(x1)))  # fmt: skip
+        self.dsk[out_key] = (
+            partial(_fine_unit_b, b_kw=self.b_kw, h=h),
+            (name_a,) + li + (j, i),
+            *nbrs_b,
+        )
+        return (name_a,) + li + (j, i), [src + (j, i), *nbrs_a], meta
+
+    def _bounds(self, j: int, i: int) -> tuple[int, int, int, int]:
+        sy, sx = self.starts_y, self.starts_x
+        return sy[j], sy[j + 1], sx[i], sx[i + 1]

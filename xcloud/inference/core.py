@@ -616,6 +616,25 @@ def numpy_blocks(x: np.ndarray, chunks: tuple[tuple[int, ...], ...]):
     return da.Array(dsk, name, chunks=chunks, dtype=x.dtype)
 
 
+def _in_work_blocks(x, job: MaskJob, model: str, stride: int, h: int):
+    """``x`` rechunked so that every block holds whole tile strides (all bands in one), and on
+    a GPU no block is larger than the device's work block; chunks smaller than a stride warn."""
+    chunks = list(x.chunks)
+    chunks[-3] = (x.shape[-3],)
+    work = _work_block(resolve_device(job.device), stride)
+    for axis, dim in ((x.ndim - 2, "y"), (x.ndim - 1, "x")):
+        chunks[axis] = work_chunks(x.chunks[axis], stride, h)
+        if work:
+            chunks[axis] = work_chunks(split_chunks(chunks[axis], work), stride, h)
+        if len(x.chunks[axis]) > 1 and min(x.chunks[axis][:-1]) < stride:
+            warn(
+                f"chunks of {min(x.chunks[axis][:-1])} px along {dim} are smaller than model "
+                f"{model!r}'s tile stride ({stride} px); rechunking to {chunks[axis][0]} px. "
+                f"Load the data with chunks that are multiples of {stride} to avoid the copy.",
+            )
+    return x.rechunk(tuple(chunks))
+
+
 def run_mask(x, job: MaskJob, *, probabilities: bool = False):
     """Cloud-mask an array of reflectance.
 
@@ -671,11 +690,8 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
             # a large in-memory array runs as blocks on dask's threaded scheduler, so that one
             # block's numpy work (tiling, overlap-add) overlaps the next block's model call; the
             # result does not depend on the blocking (tiles are anchored to the global grid)
-            xd = numpy_blocks(
-                x,
-                tuple((n,) for n in x.shape[:-2])
-                + (regular_chunks(Y, block), regular_chunks(X, block)),
-            )
+            lead = tuple((n,) for n in x.shape[:-2])
+            xd = numpy_blocks(x, lead + (regular_chunks(Y, block), regular_chunks(X, block)))
             return run_mask(xd, job, probabilities=probabilities).compute(scheduler="threads")
         acc = predict_tiles(x, core_y=(0, Y), core_x=(0, X), **stage_a)
         pad = [(0, 0)] * (acc.ndim - 2) + [(2 * h, 2 * h)] * 2
@@ -683,20 +699,7 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
 
     ay, ax = x.ndim - 2, x.ndim - 1
     in_chunks = x.chunks
-    chunks = list(x.chunks)
-    chunks[-3] = (x.shape[-3],)
-    work = _work_block(resolve_device(job.device), stride)
-    for axis, dim in ((ay, "y"), (ax, "x")):
-        chunks[axis] = work_chunks(x.chunks[axis], stride, h)
-        if work:
-            chunks[axis] = work_chunks(split_chunks(chunks[axis], work), stride, h)
-        if len(x.chunks[axis]) > 1 and min(x.chunks[axis][:-1]) < stride:
-            warn(
-                f"chunks of {min(x.chunks[axis][:-1])} px along {dim} are smaller than model "
-                f"{spec.name!r}'s tile stride ({stride} px); rechunking to {chunks[axis][0]} px. "
-                f"Load the data with chunks that are multiples of {stride} to avoid the copy.",
-            )
-    x = x.rechunk(tuple(chunks))
+    x = _in_work_blocks(x, job, spec.name, stride, h)
     starts_y = np.cumsum((0,) + x.chunks[ay])
     starts_x = np.cumsum((0,) + x.chunks[ax])
 
@@ -722,27 +725,14 @@ def run_mask(x, job: MaskJob, *, probabilities: bool = False):
         a_block, chunks=exp_chunks, dtype=np.float32, name=f"xcloud-{spec.name}-tiles-{token}"
     )
     acc_o = da.overlap.overlap(acc, depth={ay: 2 * h, ax: 2 * h}, boundary=0) if h else acc
-    if probabilities:
-        out_chunks = x.chunks[:-3] + ((k,), x.chunks[ay], x.chunks[ax])
-        out = acc_o.map_blocks(
-            blend_tiles,
-            chunks=out_chunks,
-            dtype=np.float16,
-            name=f"xcloud-{spec.name}-probs-{token}",
-            **stage_b,
-        )
-        target = in_chunks[:-3] + ((k,),) + in_chunks[-2:]
-    else:
-        out_chunks = x.chunks[:-3] + (x.chunks[ay], x.chunks[ax])
-        out = acc_o.map_blocks(
-            blend_tiles,
-            chunks=out_chunks,
-            dtype=np.uint8,
-            drop_axis=x.ndim - 3,
-            name=f"xcloud-{spec.name}-mask-{token}",
-            **stage_b,
-        )
-        target = in_chunks[:-3] + in_chunks[-2:]
+    kind = {"dtype": np.float16} if probabilities else {"dtype": np.uint8, "drop_axis": ay - 1}
+    band = ((k,),) if probabilities else ()
+    out = acc_o.map_blocks(
+        blend_tiles, chunks=x.chunks[:-3] + band + (x.chunks[ay], x.chunks[ax]),
+        name=f"xcloud-{spec.name}-{'probs' if probabilities else 'mask'}-{token}",
+        **kind, **stage_b,
+    )  # fmt: skip
+    target = in_chunks[:-3] + band + in_chunks[-2:]
     if out.chunks != target:
         out = out.rechunk(target)
     return out
