@@ -62,7 +62,7 @@ def main() -> None:
     args = p.parse_args()
 
     from xcloud.models.fine import FineNet
-    from xcloud.train.cli import _load_training, _load_validation
+    from xcloud.train.cli import load_training, load_validation
     from xcloud.train.data import load_clear
     from xcloud.train.evaluate import evaluate_all, format_table, predict_torch
     from xcloud.train.loop import TrainConfig, train_fine
@@ -94,7 +94,7 @@ def main() -> None:
     assert len(init_state) == n_sensei, (len(init_state), n_sensei)
 
     # 2. two paired fine runs
-    (train, _, _), val = _load_training(args.data), _load_validation(args.data)
+    (train, _, _), val = load_training(args.data), load_validation(args.data)
     arms: dict[str, dict] = {}
     for arm in ("scratch", "pretrained"):
         cfg_fields = dict(FINE_V1)

@@ -178,7 +178,7 @@ def evaluate(run: Path, reference: Path, data_root: str | None, threads: int, ou
     from safetensors.torch import load_file
 
     from xcloud.models.fine import FineNet
-    from xcloud.train.cli import _load_validation
+    from xcloud.train.cli import load_validation
     from xcloud.train.evaluate import evaluate_all, format_table, predict_torch, predict_ukis
 
     if not reference.exists():
@@ -191,7 +191,7 @@ def evaluate(run: Path, reference: Path, data_root: str | None, threads: int, ou
         nets[key] = FineNet()
         nets[key].load_state_dict(load_file(str(path)))
         nets[key].eval()
-    val = _load_validation(data_root)
+    val = load_validation(data_root)
     predictors = {"fine.v6 CPU": predict_torch(nets["cpu"], threads=threads),
                   "fine GPU run": predict_torch(nets["gpu"], threads=threads),
                   "ukis-csmask": predict_ukis}  # fmt: skip

@@ -76,10 +76,10 @@ def test_cli_flag_sets_clean_labels():
 
 
 def test_unknown_clean_source_is_named(tmp_path):
-    from xcloud.train.cli import _load_training
+    from xcloud.train.cli import load_training
 
     with pytest.raises(ValueError, match="'sentinel9'"):
-        _load_training(str(tmp_path), ("sentinel9",))
+        load_training(str(tmp_path), ("sentinel9",))
 
 
 def test_card_rule_follows_the_function_defaults(monkeypatch):

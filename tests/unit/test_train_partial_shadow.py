@@ -38,10 +38,10 @@ def test_relabelled_clear_no_longer_penalises_shadow():
 
 
 def test_cli_flag_and_unknown_source(tmp_path):
-    from xcloud.train.cli import _load_training, _parser, config_from_args
+    from xcloud.train.cli import _parser, config_from_args, load_training
 
     cfg = config_from_args(_parser().parse_args(["fine", "--partial-shadow", "l8biome"]))
     assert cfg.partial_shadow == ("l8biome",)
     assert config_from_args(_parser().parse_args(["fine"])).partial_shadow == ()
     with pytest.raises(ValueError, match="partial_shadow: unknown labelled source 'landsat9'"):
-        _load_training(str(tmp_path), (), ("landsat9",))
+        load_training(str(tmp_path), (), ("landsat9",))

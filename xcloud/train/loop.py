@@ -183,13 +183,51 @@ def _run(
     out.mkdir(parents=True, exist_ok=True)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(cfg, time.perf_counter()))
+    run = _RunState(model, opt, sched, batcher, np.random.default_rng(cfg.seed + 1), cfg)
+    ckpt = out / "checkpoint.pt"
+    if cfg.resume and ckpt.exists():
+        run.load(ckpt, device)
+    elif cfg.init:
+        _initialise(model, cfg.init, device, log)
+
+    t0 = time.perf_counter()
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=run.step, desc=type(model).__name__, mininterval=5.0)
+    ema = None
+    while run.step < cfg.steps:
+        val, source = _train_step(model, batcher, cfg, loss_fn, run.aug_rng, opt, sched, device)
+        run.step += 1
+        ema = val if ema is None else 0.98 * ema + 0.02 * val
+        run.history.append((run.step, str(source), val))  # plain types: load weights_only
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema:.3f}", src=source[:4])
+        if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
+            run.save(ckpt)
+        if stop_after is not None and run.step >= stop_after:  # simulated interruption (tests)
+            run.save(ckpt)
+            break
+        if cfg.time_limit is not None and time.perf_counter() - t0 > cfg.time_limit:
+            run.save(ckpt)
+            if log:
+                log(f"time limit reached at step {run.step}")
+            break
+    bar.close()
+    wall = time.perf_counter() - t0
+    torch.save(model.state_dict(), out / "model.pt")
+    summary = {"steps_done": run.step, "wall_s": wall, "device": str(device),
+               "config": cfg.to_json()}  # fmt: skip
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    np.save(out / "history.npy", np.array([(s, v) for s, _, v in run.history], dtype=np.float64))
+    return summary
+
+
+def _lr_schedule(cfg: TrainConfig, t_start: float) -> Callable[[int], float]:
+    """Linear warm-up, then cosine decay to 2 %; with a time limit the decay follows whichever
+    runs out first, steps or time, so a slow machine still ends on a low learning rate."""
     warm = max(1, cfg.steps // 20)
 
-    t_start = time.perf_counter()
-
     def schedule(i: int) -> float:
-        # linear warm-up, then cosine decay to 2 %; with a time limit the decay follows whichever
-        # runs out first, steps or time, so a slow machine still ends on a low learning rate
         if i < warm:
             return (i + 1) / warm
         t = (i - warm) / max(1, cfg.steps - warm)
@@ -197,88 +235,80 @@ def _run(
             t = max(t, (time.perf_counter() - t_start) / cfg.time_limit)
         return float(0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * min(t, 1.0))))  # plain: weights_only
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    aug_rng = np.random.default_rng(cfg.seed + 1)
-    step, history = 0, []
-    ckpt = out / "checkpoint.pt"
-    if cfg.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        step, history = state["step"], state["history"]
-        batcher.rng.bit_generator.state = state["batcher_rng"]
-        aug_rng.bit_generator.state = state["aug_rng"]
-        torch.set_rng_state(state["torch_rng"])
-    elif cfg.init:
-        if str(cfg.init).endswith(".safetensors"):
-            from safetensors.torch import load_file
+    return schedule
 
-            init_state = load_file(str(cfg.init), device=str(device))
-        else:
-            init_state = torch.load(cfg.init, map_location=device, weights_only=True)
-        missing = model.load_state_dict(init_state, strict=False)
-        if log:
-            log(f"initialised from {cfg.init}; missing {len(missing.missing_keys)} keys")
 
-    def save() -> None:
+@dataclass
+class _RunState:
+    """What a checkpoint holds, so that a resumed run continues exactly where it stopped."""
+
+    model: torch.nn.Module
+    opt: Any
+    sched: Any
+    batcher: Batcher
+    aug_rng: np.random.Generator
+    cfg: TrainConfig
+    step: int = 0
+    history: list = field(default_factory=list)
+
+    def save(self, ckpt: Path) -> None:
         state = {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "sched": sched.state_dict(),
-            "step": step,
-            "history": history,
-            "batcher_rng": batcher.rng.bit_generator.state,
-            "aug_rng": aug_rng.bit_generator.state,
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "step": self.step,
+            "history": self.history,
+            "batcher_rng": self.batcher.rng.bit_generator.state,
+            "aug_rng": self.aug_rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
-            "config": cfg.to_json(),
+            "config": self.cfg.to_json(),
         }
         tmp = ckpt.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(ckpt)
 
-    t0 = time.perf_counter()
-    model.train()
-    bar = tqdm(total=cfg.steps, initial=step, desc=type(model).__name__, mininterval=5.0)
-    ema = None
-    while step < cfg.steps:
-        parts = batcher.sample_groups(cfg.groups)
-        xt = [torch.from_numpy(p[0]).to(device) for p in parts]
-        yt = torch.cat([torch.from_numpy(p[1]) for p in parts]).to(device)
-        wlt = [torch.from_numpy(p[2]).to(device) for p in parts]
-        source = "+".join(sorted({p[3][:4] for p in parts}))
-        extra = {}
-        if len(parts[0]) > 4:  # teacher probabilities (distillation)
-            extra["soft"] = torch.cat([torch.from_numpy(p[4]) for p in parts]).to(device)
-        loss = loss_fn(model, xt, yt, wlt, aug_rng, **extra)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        step += 1
-        val = loss.item()
-        ema = val if ema is None else 0.98 * ema + 0.02 * val
-        history.append((step, str(source), val))  # plain types: checkpoints load weights_only
-        bar.update(1)
-        bar.set_postfix(loss=f"{ema:.3f}", src=source[:4])
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save()
-        if stop_after is not None and step >= stop_after:  # simulated interruption (tests)
-            save()
-            break
-        if cfg.time_limit is not None and time.perf_counter() - t0 > cfg.time_limit:
-            save()
-            if log:
-                log(f"time limit reached at step {step}")
-            break
-    bar.close()
-    wall = time.perf_counter() - t0
-    torch.save(model.state_dict(), out / "model.pt")
-    summary = {"steps_done": step, "wall_s": wall, "device": str(device), "config": cfg.to_json()}
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    np.save(out / "history.npy", np.array([(s, v) for s, _, v in history], dtype=np.float64))
-    return summary
+    def load(self, ckpt: Path, device) -> None:
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.step, self.history = state["step"], state["history"]
+        self.batcher.rng.bit_generator.state = state["batcher_rng"]
+        self.aug_rng.bit_generator.state = state["aug_rng"]
+        torch.set_rng_state(state["torch_rng"])
+
+
+def _initialise(model: torch.nn.Module, init, device, log) -> None:
+    """Start from weights (a ``.safetensors`` export or a ``.pt`` state dict); keys the model
+    has and the file lacks keep their fresh values."""
+    if str(init).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(str(init), device=str(device))
+    else:
+        state = torch.load(init, map_location=device, weights_only=True)
+    missing = model.load_state_dict(state, strict=False)
+    if log:
+        log(f"initialised from {init}; missing {len(missing.missing_keys)} keys")
+
+
+def _train_step(model, batcher, cfg, loss_fn, aug_rng, opt, sched, device) -> tuple[float, str]:
+    """One optimiser step on a batch of ``cfg.groups`` band-set groups; its loss and sources."""
+    parts = batcher.sample_groups(cfg.groups)
+    xt = [torch.from_numpy(p[0]).to(device) for p in parts]
+    yt = torch.cat([torch.from_numpy(p[1]) for p in parts]).to(device)
+    wlt = [torch.from_numpy(p[2]).to(device) for p in parts]
+    source = "+".join(sorted({p[3][:4] for p in parts}))
+    extra = {}
+    if len(parts[0]) > 4:  # teacher probabilities (distillation)
+        extra["soft"] = torch.cat([torch.from_numpy(p[4]) for p in parts]).to(device)
+    loss = loss_fn(model, xt, yt, wlt, aug_rng, **extra)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    sched.step()
+    return loss.item(), source
 
 
 def _sources(data: dict[str, list[Scene]]) -> dict[str, list[Scene]]:

@@ -1,15 +1,11 @@
 """The benchmark metrics against hand-computed confusion matrices."""
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from benchmarks._metrics import Confusion, confusion, scores  # noqa: E402
+from benchmarks._metrics import Confusion, confusion, scores
 
 
 def test_confusion_counts_by_hand():

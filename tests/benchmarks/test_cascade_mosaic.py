@@ -1,15 +1,9 @@
 """The cascade benchmark's ``gradient`` layout (tiles ordered by labelled cloud cover, rows
 alternating direction, so that neighbours have similar cover) and its speed-up ceiling."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-
-from benchmarks.cascade import _by_cloud_cover, oracle_fine_fraction  # noqa: E402
+from benchmarks.cascade import _by_cloud_cover, oracle_fine_fraction
 
 
 def _tile(cover: float, size: int = 10):

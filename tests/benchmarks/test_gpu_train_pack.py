@@ -1,22 +1,16 @@
 """``benchmarks/gpu_train.py`` carries a training run's data to a GPU machine in parts: what it
 unpacks there must train exactly as the data it packed (same sources, same order, same values)."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-
-from benchmarks.gpu import unpack  # noqa: E402
-from benchmarks.gpu_train import _pack_array, train, write_parts  # noqa: E402
-from xcloud.models.fine import FineNet  # noqa: E402
-from xcloud.train.data import IGNORE, SENTINEL2, Scene  # noqa: E402
-from xcloud.train.loop import TrainConfig, train_fine  # noqa: E402
+from benchmarks.gpu import unpack
+from benchmarks.gpu_train import _pack_array, train, write_parts
+from xcloud.models.fine import FineNet
+from xcloud.train.data import IGNORE, SENTINEL2, Scene
+from xcloud.train.loop import TrainConfig, train_fine
 
 BANDS = ("B02", "B03", "B04", "B08")
 WL = np.array([SENTINEL2[b] for b in BANDS], dtype=np.float32)
