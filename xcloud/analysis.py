@@ -21,8 +21,8 @@ from xcloud.models import CLASSES, NODATA
 
 __all__ = ["usable", "where_usable", "composite", "DEFAULT_UNUSABLE"]
 
-#: Classes a usable pixel keeps its distance from, by default.
-DEFAULT_UNUSABLE = ("cloud", "thin_cloud", "cloud_shadow")
+#: Classes a usable pixel keeps its distance from, by default: every class but clear.
+DEFAULT_UNUSABLE = tuple(c for c in CLASSES if c != "clear")
 #: Metres per unit ("px" converts with the mask's pixel size instead).
 _UNITS: dict[str, float] = {"m": 1.0, "km": 1000.0, "px": 0.0}
 

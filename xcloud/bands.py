@@ -47,7 +47,6 @@ __all__ = [
     "descriptor_array",
     "reflectance_scaling",
     "s2_baseline_offset",
-    "check_reflectance",
 ]
 
 #: Processing levels: ``"l1c"`` top-of-atmosphere and ``"l2a"`` surface reflectance.
@@ -55,7 +54,8 @@ LEVELS: tuple[str, ...] = ("l1c", "l2a")
 
 #: Wavelengths outside this open interval (nm) are certainly a unit mistake (µm, or a band index).
 WAVELENGTH_RANGE: tuple[float, float] = (300.0, 15000.0)
-#: A 99th percentile above this means the values are digital numbers, not reflectance.
+#: Reflectance above this in more than 1 % of the valid values means they are digital numbers
+#: (the masking core checks every block against it).
 REFLECTANCE_P99_LIMIT: float = 5.0
 
 
@@ -1042,31 +1042,3 @@ def reflectance_scaling(
         else:
             offset = 0.0
     return float(s), float(offset)
-
-
-def check_reflectance(sample: np.ndarray, where: str) -> None:
-    """Raise if ``sample`` looks like unscaled digital numbers rather than reflectance.
-
-    Raises
-    ------
-    RadiometryError
-        When the 99th percentile of the finite values exceeds 5.
-
-    Examples
-    --------
-    >>> check_reflectance(np.array([0.02, 0.3, 1.1]), "B04")
-    >>> check_reflectance(np.full(10, 8123), "B04")
-    Traceback (most recent call last):
-    ...
-    xcloud.errors.RadiometryError: values look like unscaled digital numbers (p99 = 8123 in 'B04'); pass scale=1e-4 (Sentinel-2) or set the variable's scale_factor attribute
-    """
-    a = np.asarray(sample, dtype=np.float64).ravel()
-    a = a[np.isfinite(a)]
-    if a.size == 0:
-        return
-    p99 = float(np.percentile(a, 99))
-    if p99 > REFLECTANCE_P99_LIMIT:
-        raise RadiometryError(
-            f"values look like unscaled digital numbers (p99 = {p99:.0f} in {where!r}); "
-            "pass scale=1e-4 (Sentinel-2) or set the variable's scale_factor attribute"
-        )

@@ -35,9 +35,16 @@ from xcloud.errors import (
     is_whole,
     warn,
 )
-from xcloud.inference.cascade import CELL_OVERVIEW_PX, CascadeJob, run_cascade
+from xcloud.inference.cascade import CascadeJob, run_cascade
 from xcloud.inference.core import MaskJob, run_mask
-from xcloud.models import FLAG_MEANINGS, FLAG_VALUES, ModelSpec, flags_definition, get_spec
+from xcloud.models import (
+    CELL_OVERVIEW_PX,
+    FLAG_MEANINGS,
+    FLAG_VALUES,
+    ModelSpec,
+    flags_definition,
+    get_spec,
+)
 from xcloud.models._registry import check_available
 from xcloud.reflectance import (
     band_arrays,
@@ -379,8 +386,10 @@ def mask(
         value chosen on validation data, in the model card). ``routing=False`` (or
         ``route_threshold=1``) runs the fine stage everywhere (bit for bit the same as
         ``model=fine``).
-        ``ring`` units around each fine unit also run the fine model; a unit is 256 px on a
-        CPU and 512 px on a CUDA device (:data:`CUDA_UNIT_PX`).
+        ``ring`` units around each fine unit also run the fine model; a unit is one tile
+        stride of the fine stage on a CPU (256 px for ``fine``, 448 px for ukis-csmask, whose
+        224 px stride the router's 64 px cells do not tile) and at least 512 px on a CUDA
+        device (:data:`CUDA_UNIT_PX`).
         The overview (block mean by ``overview_factor``) is computed from ``obj`` unless
         given as ``overview`` (same bands, on the grid coarsened by ``overview_factor``; for
         data from :func:`xcloud.open_stac` it is read from the COG overviews). The coarse pass
@@ -476,7 +485,7 @@ def mask(
     out = _with_crs(out.isel(flips), template)  # back in the input's order
     if routed is None or cjob is None:
         return out
-    out.attrs["xcloud_route_threshold"] = float(cjob.route_threshold)
+    out.attrs["xcloud_route_threshold"] = cjob.threshold
     rds = _routing_dataset(routed, template, lead, ydim, xdim)
     rds.attrs.update(out.attrs)
     for key in ("long_name", "flag_values", "flag_meanings", "flags_definition", "units"):
@@ -494,10 +503,9 @@ def _cascade_job(
             f"route_threshold={route_threshold!r} with routing=False: without routing no "
             "cell is trusted, so the threshold would be ignored; drop one of the two"
         )
-    threshold = route_threshold if route_threshold is not None else _route_threshold(spec, seg)
     return CascadeJob(
         job,
-        route_threshold=1.0 if not routing else threshold,
+        route_threshold=1.0 if not routing else route_threshold,  # None: the stage's default
         ring=ring,
         overview_factor=overview_factor,
         unit=_cascade_unit(resolve_device(device), seg.stride, overview_factor),
@@ -726,13 +734,6 @@ def _checked_thresholds(
             )
         out.append((str(name), float(value)))
     return tuple(out)
-
-
-def _route_threshold(spec: ModelSpec, seg: ModelSpec) -> float:
-    """The router's default threshold for this fine stage (the model card's, chosen on
-    validation data for each stage; a stage without one routes nothing: 1.0)."""
-    table = spec.card.get("route_thresholds", {})
-    return float(table.get(seg.name, 1.0))
 
 
 def _peer_version(spec: ModelSpec) -> str:

@@ -26,6 +26,7 @@ from xcloud.errors import (
     require,
 )
 from xcloud.models import CLASS_COLOURS, CLASSES, NODATA
+from xcloud.reflectance import SPATIAL_DIMS
 
 __all__ = [
     "CLASS_COLOURS",
@@ -58,7 +59,6 @@ ROUTE_COLOURS: dict[str, tuple[float, float, float, float]] = {
     "nodata": (0.0, 0.0, 0.0, 0.0),
 }
 _FINE_COLOUR = "#d62728"
-_SPATIAL = (("y", "x"), ("latitude", "longitude"), ("lat", "lon"))
 
 
 def _plt():
@@ -104,7 +104,7 @@ def rgb_array(red, green, blue, percentiles: Sequence[float] = (2, 98)) -> np.nd
 
 
 def _yx(dims: Sequence[Hashable]) -> tuple[str, str] | None:
-    for y, x in _SPATIAL:
+    for y, x in SPATIAL_DIMS:
         if y in dims and x in dims:
             return y, x
     return None

@@ -439,18 +439,6 @@ def test_scaling_integer_without_scale_raises():
         B.reflectance_scaling(U16, {})
 
 
-def test_check_reflectance_ok():
-    rng = np.random.default_rng(0)
-    B.check_reflectance(rng.uniform(-0.5, 2.0, 1000), "B04")
-    B.check_reflectance(np.array([np.nan, np.inf, 0.3]), "B04")
-    B.check_reflectance(np.full(4, np.nan), "B04")
-
-
-def test_check_reflectance_dn():
-    with pytest.raises(RadiometryError, match=r"p99 = 8123 in 'B04'.*pass scale=1e-4"):
-        B.check_reflectance(np.full((4, 4), 8123, dtype=np.uint16), "B04")
-
-
 def test_module_imports_no_xarray_or_torch():
     import ast
     import inspect

@@ -42,16 +42,12 @@ from xcloud.inference.core import (
     regular_chunks,
     work_chunks,
 )
-from xcloud.models import CLASSES, NODATA, get_spec
+from xcloud.models import CELL_OVERVIEW_PX, CLASSES, NODATA, ROUTE_CLASSES, get_spec
 
 __all__ = ["ROUTE_CLASSES", "CascadeJob", "Routing", "compute_overview", "route", "run_cascade"]
 
-#: The coarse model's classes, in its channel order (the codes of :attr:`Routing.cell_class`).
-ROUTE_CLASSES = ("cloudless", "overcast", "partly_cloudy", "nodata")
 #: Mask code that fills a skipped cell of each routing class (partly_cloudy is never skipped).
 _FILL = np.array([CLASSES["clear"], CLASSES["cloud"], NODATA, NODATA], dtype=np.uint8)
-#: Overview pixels per coarse grid cell, along each axis (the coarse network's stride).
-CELL_OVERVIEW_PX = 16
 
 
 @dataclass(frozen=True)
@@ -64,7 +60,9 @@ class CascadeJob:
         The fine model's job (bands, wavelengths, level, device, batch size).
     route_threshold
         Minimum coarse-model probability for a cloudless / overcast cell to be trusted, in
-        ``[0, 1]``; ``1`` disables routing: every unit runs the fine model.
+        ``[0, 1]``; ``1`` disables routing: every unit runs the fine model. None (the
+        default): the threshold chosen for the fine stage
+        (:func:`xcloud.models.builtin.route_threshold_for`).
     ring
         Units around each unit with a cell where the coarse model sees cloud or cannot tell
         (not trusted, and its most likely class is not cloudless) that also run the fine
@@ -88,14 +86,18 @@ class CascadeJob:
     """
 
     fine: MaskJob
-    route_threshold: float = 0.9
+    route_threshold: float | None = None  # None: the one chosen for the fine stage
     ring: int = 1
     overview_factor: int = 4
     unit: int | None = None
 
     def __post_init__(self) -> None:
+        if self.route_threshold is None:
+            from xcloud.models.builtin import route_threshold_for
+
+            object.__setattr__(self, "route_threshold", route_threshold_for(self.fine.model))
         thr = self.route_threshold
-        if not (is_real(thr) and 0.0 <= thr <= 1.0):
+        if not (is_real(thr) and 0.0 <= thr <= 1.0):  # type: ignore[operator]
             raise ParameterError(
                 f"route_threshold={thr!r}: expected a probability between 0 and 1 (how sure the "
                 "coarse model must be that a cell is cloudless or overcast to fill it without the "
@@ -113,7 +115,13 @@ class CascadeJob:
 
     @property
     def routing(self) -> bool:
-        return self.route_threshold < 1.0
+        return self.threshold < 1.0
+
+    @property
+    def threshold(self) -> float:
+        """``route_threshold`` as resolved (a number once the job exists)."""
+        assert self.route_threshold is not None  # (set in __post_init__)
+        return float(self.route_threshold)
 
     @property
     def cell(self) -> int:
@@ -327,7 +335,7 @@ def route(
     cls[empty] = ROUTE_CLASSES.index("nodata")
     p = np.where(empty, 1.0, p).astype(np.float32)
     if job.routing:
-        sure = ((cls == 0) | (cls == 1)) & (p >= job.route_threshold)
+        sure = ((cls == 0) | (cls == 1)) & (p >= job.threshold)
         trusted = empty | (full & sure)
     else:
         sure = trusted = np.zeros(cls.shape, dtype=bool)

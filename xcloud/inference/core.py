@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from xcloud.bands import REFLECTANCE_P99_LIMIT
 from xcloud.device import (
     INFERENCE_LOCK,
     configure_torch_threads,
@@ -44,8 +45,6 @@ from xcloud.models import CLASSES, NODATA, create_model, get_spec
 #: fill, which the cascade (xcloud.inference.cascade) runs on the units it does not skip.
 __all__ = ["MaskJob", "run_mask", "predict_tiles", "blend_tiles", "fill_nodata", "label"]
 
-#: Reflectance above this in more than 1 % of a block's valid samples means unscaled DN.
-_DN_THRESHOLD = 5.0
 #: Reflectance this dark in every band (almost everywhere in a block) is no real scene: even
 #: clear water and deep shadow are brighter in the visible bands; data scaled twice is ~1e-4.
 _DARK_LIMIT = 0.002
@@ -344,7 +343,7 @@ def _check_radiometry(
             "and 'add_offset') or pass scale=1, offset=0"
         )
     for c, name in enumerate(bands):
-        high = np.count_nonzero(x[:, c][valid] > _DN_THRESHOLD)
+        high = np.count_nonzero(x[:, c][valid] > REFLECTANCE_P99_LIMIT)
         if high > 0.01 * n_valid:
             p99 = float(np.nanpercentile(x[:, c][valid], 99))
             raise RadiometryError(

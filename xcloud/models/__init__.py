@@ -16,12 +16,14 @@ from xcloud.models._registry import (
     register_model,
 )
 from xcloud.models._spec import (
+    CELL_OVERVIEW_PX,
     CLASS_COLOURS,
     CLASSES,
     CODE_DESCRIPTIONS,
     FLAG_MEANINGS,
     FLAG_VALUES,
     NODATA,
+    ROUTE_CLASSES,
     ModelSpec,
     Predictor,
     flags_definition,
@@ -34,6 +36,8 @@ __all__ = [
     "FLAG_MEANINGS",
     "FLAG_VALUES",
     "NODATA",
+    "ROUTE_CLASSES",
+    "CELL_OVERVIEW_PX",
     "ModelSpec",
     "Predictor",
     "available_models",

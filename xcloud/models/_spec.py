@@ -18,6 +18,10 @@ from xcloud.bands import LEVELS
 #: Output class codes (CF ``flag_values``) and names (``flag_meanings``).
 CLASSES: dict[str, int] = {"clear": 0, "cloud": 1, "thin_cloud": 2, "cloud_shadow": 3}
 NODATA: int = 255
+#: The router's classes per grid cell (the coarse model's channels, in order).
+ROUTE_CLASSES: tuple[str, ...] = ("cloudless", "overcast", "partly_cloudy", "nodata")
+#: Overview pixels per router grid cell edge (the coarse network's output stride).
+CELL_OVERVIEW_PX: int = 16
 FLAG_VALUES: tuple[int, ...] = (*CLASSES.values(), NODATA)
 FLAG_MEANINGS: str = " ".join([*CLASSES, "nodata"])
 #: What each code means, in the files and catalogues xcloud writes (COG, STAC, ODC flags).

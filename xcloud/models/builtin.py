@@ -27,9 +27,15 @@ from xcloud.models._registry import (
     register_model,
     weights_path,
 )
-from xcloud.models._spec import ModelSpec
+from xcloud.models._spec import CLASSES, ROUTE_CLASSES, ModelSpec
 
-__all__ = ["COARSE_SPEC", "CoarsePredictor", "FinePredictor", "create_coarse"]
+__all__ = [
+    "COARSE_SPEC",
+    "CoarsePredictor",
+    "FinePredictor",
+    "create_coarse",
+    "route_threshold_for",
+]
 
 FINE_WEIGHTS = "fine.v20.safetensors"
 FINE_SHA256 = "db76e62c40860e2f9c87edbee98cb477e63b2b215ca653d63ddc61f906b09f32"
@@ -81,6 +87,16 @@ ROUTE_THRESHOLDS = {
     "fine": float(_card(COARSE_WEIGHTS).get("route_threshold", 1.0)),
     "ukis-csmask": 1.0,
 }
+
+
+def route_threshold_for(fine_stage: str) -> float:
+    """The router's threshold for a fine stage (:data:`ROUTE_THRESHOLDS`): 1.0, routing
+    nothing, for a stage it was not chosen for.
+
+    >>> route_threshold_for("ukis-csmask"), route_threshold_for("s2cloudless")
+    (1.0, 1.0)
+    """
+    return float(ROUTE_THRESHOLDS.get(fine_stage, 1.0))
 
 
 def _load_net(spec: ModelSpec, device: str, cls: type):
@@ -260,7 +276,7 @@ def _load_coarse(spec: ModelSpec, device: str) -> CoarsePredictor:
 COARSE_SPEC = ModelSpec(
     name="coarse",
     description="xcloud coarse patch classifier on an overview: cloudless/overcast/partly_cloudy/nodata per cell",
-    classes=("cloudless", "overcast", "partly_cloudy", "nodata"),
+    classes=ROUTE_CLASSES,
     loader=_load_coarse,
     min_bands=3,
     max_bands=14,
@@ -294,7 +310,7 @@ def _register() -> None:
             ModelSpec(
                 name="fine",
                 description="xcloud SEnSeI + U-Net segmenter, any 3-14 bands (Sentinel-2, Landsat): clear/cloud/thin/shadow",
-                classes=("clear", "cloud", "thin_cloud", "cloud_shadow"),
+                classes=tuple(CLASSES),
                 loader=_load_fine,
                 min_bands=3,
                 max_bands=14,

@@ -26,13 +26,10 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from xcloud.models._spec import CELL_OVERVIEW_PX
 from xcloud.models.fine import Encoder
 
-__all__ = ["COARSE_CLASSES", "CELL", "CoarseNet"]
-
-COARSE_CLASSES: tuple[str, ...] = ("cloudless", "overcast", "partly_cloudy", "nodata")
-#: Overview pixels per grid cell edge (the encoder's output stride).
-CELL = 16
+__all__ = ["CoarseNet"]
 
 
 class CoarseNet(nn.Module):
@@ -57,8 +54,8 @@ class CoarseNet(nn.Module):
         band set each, see :class:`~xcloud.models.fine.Encoder`)."""
         first = x[0] if isinstance(x, (list, tuple)) else x
         h, w = cast(torch.Tensor, first).shape[-2:]
-        if h % CELL or w % CELL:
+        if h % CELL_OVERVIEW_PX or w % CELL_OVERVIEW_PX:
             raise ValueError(
-                f"CoarseNet needs overviews whose edges are multiples of {CELL}, got {h}x{w}"
+                f"CoarseNet needs overviews whose edges are multiples of {CELL_OVERVIEW_PX}, got {h}x{w}"
             )
         return self.head(self.encoder(x, wavelengths)[-1])

@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xcloud.models._spec import CLASSES
 from xcloud.models.sensei import SEnSeI
 
 __all__ = ["FINE_CLASSES", "Encoder", "FineNet", "conv_relu"]
 
-FINE_CLASSES: tuple[str, ...] = ("clear", "cloud", "thin_cloud", "cloud_shadow")
+FINE_CLASSES: tuple[str, ...] = tuple(CLASSES)  # its output channels, in code order
 
 
 def conv_relu(

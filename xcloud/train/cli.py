@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from xcloud.bands import LEVELS
-from xcloud.models.coarse import CELL, COARSE_CLASSES
+from xcloud.models import CELL_OVERVIEW_PX, ROUTE_CLASSES
 from xcloud.models.fine import FINE_CLASSES
 from xcloud.train.data import (
     EUROSAT_BANDS,
@@ -371,7 +371,7 @@ def coarse_metrics(model, scenes: list[Scene], factor: int) -> dict[str, Any]:
             x = torch.from_numpy(s.image)[None]
             y = torch.from_numpy(s.label)[None]
             logits = model(F.avg_pool2d(x, factor), torch.from_numpy(s.wavelengths))
-            t = cell_targets(y, CELL * factor)
+            t = cell_targets(y, CELL_OVERVIEW_PX * factor)
             np.add.at(conf, (t.numpy().ravel(), logits.argmax(1).numpy().ravel()), 1)
     return {
         "cell_accuracy": float(np.trace(conf) / max(conf.sum(), 1)),
@@ -414,10 +414,10 @@ def run_coarse(
     print(json.dumps({k: v["cell_accuracy"] for k, v in metrics.items()}))
     card = {
         "description": "SEnSeI + encoder truncated at stride 16 + 1x1 conv: routing class per grid cell",
-        "classes": list(COARSE_CLASSES),
+        "classes": list(ROUTE_CLASSES),
         "geometry": (
-            "input: overview = scene block-averaged by f (16 by design); one cell per 16x16 overview "
-            "pixels = 16f full-resolution pixels (256 for f=16, one fine-tile stride)"
+            "input: overview = scene block-averaged by f; one cell per 16x16 overview pixels = "
+            "16f full-resolution pixels (64 for f=4, the factor the cascade uses)"
         ),
         "cell_rule": "nodata if all pixels nodata; cloudless if no valid pixel is cloud/thin; overcast if all are",
         "bands_seen": _bands_seen(),

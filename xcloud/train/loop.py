@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xcloud.models.coarse import CELL, CoarseNet
+from xcloud.models import CELL_OVERVIEW_PX
+from xcloud.models.coarse import CoarseNet
 from xcloud.models.fine import FineNet
 from xcloud.train.data import IGNORE, Batcher, Scene
 from xcloud.train.losses import adjacency_loss, luotamo_ce, partial_ce
@@ -402,7 +403,7 @@ def train_coarse(
             y[:, y0 : y0 + h0, x0 : x0 + w0] = IGNORE
         f = int(rng.choice(cfg.coarse_factors))
         overview = [F.avg_pool2d(xi, f) for xi in x]
-        target = targets(y, CELL * f)
+        target = targets(y, CELL_OVERVIEW_PX * f)
         logits = m(overview, wl)
         return luotamo_ce(
             logits, target, alpha, COARSE_BETA

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from xcloud.train.data import IGNORE
+
 __all__ = [
     "LABEL_SETS",
     "adjacency_kernels",
@@ -27,7 +29,6 @@ __all__ = [
 
 #: Allowed classes (clear, cloud, thin_cloud, cloud_shadow) for each training label code.
 LABEL_SETS: dict[int, tuple[int, ...]] = {0: (0,), 1: (1,), 2: (2,), 3: (3,), 4: (1, 2), 5: (0, 3)}
-IGNORE = 255
 
 
 def _allowed_mask(target: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

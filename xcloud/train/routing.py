@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from xcloud.models import ROUTE_CLASSES
 from xcloud.train.data import (
     IGNORE,
     LANDSAT8,
@@ -315,8 +316,6 @@ def routing_table(
         "max_disagreement": max_disagreement,
         "thresholds": rows,
         "chosen": chosen,
-        "fine_cell_classes": dict(
-            zip(("cloudless", "overcast", "partly_cloudy", "nodata"), ref.tolist(), strict=True)
-        ),  # fmt: skip
+        "fine_cell_classes": dict(zip(ROUTE_CLASSES, ref.tolist(), strict=True)),  # fmt: skip
         "cells": int(ref[:3].sum()),
     }
