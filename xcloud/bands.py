@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from .errors import (
+    BandSpecError,
     MissingBandsError,
     RadiometryError,
+    UnknownBandError,
     UnknownSensorError,
-    XCloudError,
     did_you_mean,
 )
 
@@ -57,17 +58,6 @@ WAVELENGTH_RANGE: tuple[float, float] = (300.0, 15000.0)
 #: Reflectance above this in more than 1 % of the valid values means they are digital numbers
 #: (the masking core checks every block against it).
 REFLECTANCE_P99_LIMIT: float = 5.0
-
-
-class BandSpecError(XCloudError, ValueError):
-    """A ``bands=`` or ``wavelengths=`` argument that cannot be used as given."""
-
-
-class UnknownBandError(XCloudError, KeyError):
-    """A band name or asset key that a sensor does not have."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
 
 
 # --------------------------------------------------------------------------------------------

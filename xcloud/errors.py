@@ -28,6 +28,13 @@ __all__ = [
     "ModelUnavailableError",
     "DataTypeError",
     "ParameterError",
+    "BandSpecError",
+    "UnknownBandError",
+    "StacError",
+    "EmptySearchError",
+    "BBoxError",
+    "AssetError",
+    "ModelMismatchError",
     "XCloudWarning",
     "warn",
 ]
@@ -164,6 +171,38 @@ class DataTypeError(XCloudError, TypeError):
 
 class ParameterError(XCloudError, ValueError):
     """A keyword argument with a value xcloud cannot use (out of range, or of the wrong type)."""
+
+
+class BandSpecError(XCloudError, ValueError):
+    """A ``bands=`` or ``wavelengths=`` argument that cannot be used as given."""
+
+
+class UnknownBandError(XCloudError, KeyError):
+    """A band name or asset key that a sensor does not have."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class StacError(XCloudError, ConnectionError):
+    """The STAC API cannot be reached or answers with an error."""
+
+
+class EmptySearchError(XCloudError, LookupError):
+    """A STAC search found no items."""
+
+
+class BBoxError(XCloudError, ValueError):
+    """A bounding box that is not ``(west, south, east, north)`` in degrees."""
+
+
+class AssetError(XCloudError, OSError):
+    """An item's asset is missing or cannot be read."""
+
+
+class ModelMismatchError(XCloudError, ValueError):
+    """Resuming into a store written by another model, with other settings or from other
+    input."""
 
 
 class XCloudWarning(UserWarning):

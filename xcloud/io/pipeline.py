@@ -32,6 +32,7 @@ import xarray as xr
 from xcloud.errors import (
     DataTypeError,
     DimensionError,
+    ModelMismatchError,
     ParameterError,
     StoreCorruptError,
     StoreExistsError,
@@ -76,10 +77,6 @@ RUN_ID = "xcloud_run_id"
 _NOT_COMPARED = ("xcloud_version", "xcloud_complete", RUN_ID, "xcloud_skipped_items")
 #: Columns of ``xcloud_counts``: pixels that are cloud or thin cloud, nodata, all.
 COUNT_NAMES = ("cloudy", "nodata", "total")
-
-
-class ModelMismatchError(XCloudError, ValueError):
-    """Resuming into a store written by another model or from other input."""
 
 
 @dataclass(frozen=True)

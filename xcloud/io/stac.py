@@ -18,7 +18,11 @@ import xarray as xr
 
 from xcloud.bands import guess_sensor, s2_baseline_offset
 from xcloud.errors import (
+    AssetError,
+    BBoxError,
+    EmptySearchError,
     ParameterError,
+    StacError,
     XCloudError,
     is_real,
     is_whole,
@@ -40,22 +44,6 @@ __all__ = [
 ITEMS_KEY = "xcloud_stac_items"
 LOAD_KEY = "xcloud_stac_load"
 _ON_MISSING = ("raise", "skip")
-
-
-class StacError(XCloudError, ConnectionError):
-    """The STAC API cannot be reached or answers with an error."""
-
-
-class EmptySearchError(XCloudError, LookupError):
-    """A STAC search found no items."""
-
-
-class BBoxError(XCloudError, ValueError):
-    """A bounding box that is not ``(west, south, east, north)`` in degrees."""
-
-
-class AssetError(XCloudError, OSError):
-    """An item's asset is missing or cannot be read."""
 
 
 def check_bbox(bbox: Sequence[float] | None) -> tuple[float, float, float, float] | None:
@@ -83,7 +71,7 @@ def check_bbox(bbox: Sequence[float] | None) -> tuple[float, float, float, float
     >>> check_bbox([-15.6, 23.4, -15.5, 123.5])
     Traceback (most recent call last):
     ...
-    xcloud.io.stac.BBoxError: bbox=[-15.6, 23.4, -15.5, 123.5]: latitude 123.5 is outside [-90, 90]; ...
+    xcloud.errors.BBoxError: bbox=[-15.6, 23.4, -15.5, 123.5]: latitude 123.5 is outside [-90, 90]; ...
     """
     if bbox is None:
         return None
@@ -403,7 +391,7 @@ def open_stac(
     >>> open_stac("http://127.0.0.1:9", "sentinel-2-l2a", bbox=(10, 50, 9, 51))
     Traceback (most recent call last):
     ...
-    xcloud.io.stac.BBoxError: bbox=[10, 50, 9, 51]: west 10.0 > east 9.0; ...
+    xcloud.errors.BBoxError: bbox=[10, 50, 9, 51]: west 10.0 > east 9.0; ...
     """
     bbox = check_bbox(bbox)
     if allow_local not in (None, True, False):
@@ -577,7 +565,7 @@ def load_overview(ds: xr.Dataset, variables: Sequence[str], factor: int) -> xr.D
     >>> load_overview(xr.Dataset(), ["red"], 4)
     Traceback (most recent call last):
     ...
-    xcloud.io.stac.StacError: the Dataset was not loaded by xcloud.open_stac (no STAC items in ds.encoding); pass overview= explicitly
+    xcloud.errors.StacError: the Dataset was not loaded by xcloud.open_stac (no STAC items in ds.encoding); pass overview= explicitly
     """
     items = ds.encoding.get(ITEMS_KEY)
     if not items:
