@@ -31,64 +31,8 @@ run before them; the full run repeats the chain and then trains ``coarse``:
    recipe (coarse.v8 was fine.v6's router). Its ``route_threshold`` was re-selected against
    fine.v20 by the card rule (0.6).
 
-Candidates (``--only <name>``, exported under ``runs/<run>/export``; numbers in the fine card's
-``experiments``). The criterion, fixed before comparing, is the mean of On Cloud N cloud F1, L8
-Biome cloud F1 and L8 Biome shadow F1 on the validation split:
-
-* ``fine-v6`` (shipped before fine.v12): fine.v12's run with the synthetic composites (source
-  weight 0.2): 0.841 / 0.906 / 0.162, mean 0.636, against 0.826 / 0.901 / 0.291, mean 0.673 for
-  fine.v12; a second seed of both (``fine-v12-seed1``, and fine.v6's recipe with seed 1): 0.627
-  against 0.645. That ablation shipped fine.v12 (the rule is in its card's ``experiments``);
-* ``fine-v3`` (shipped before fine.v6): fine.v6's run without ``partial_shadow``; 0.615 against
-  0.636 for fine.v6 (a second seed of both: 0.608 / 0.627);
-* ``fine-v4``: fine.v3 trained on for 4000 more steps: 0.608;
-* ``fine-v5``: fine.v3's run with the teacher's shadow weighted 0.3: shadow F1 0.007, 0.595;
-* ``fine-v7``: fine.v6's run with the teacher's shadow weighted 2: 0.831 / 0.907 / 0.168, mean
-  0.635 (it needed 0.01 more than fine.v6 to ship);
-* ``fine-v8``: fine.v6's run with half of the batches on all bands (``full_bands=0.5``): 0.846 /
-  0.910 / 0.167, mean 0.641 (below the +0.01 bar; a second seed 0.598 against 0.627);
-* ``fine-v9``: fine.v6's run with the human shadow labels weighted 3 (``class_weights``): 0.849 /
-  0.915 / 0.159, mean 0.641 (below the bar; shadow recall unchanged, 0.205);
-* ``fine-v10``: fine.v6's run on 192 px crops, 8 per batch: 0.835 / 0.914 / 0.159, mean 0.636;
-* ``fine-v11`` / ``fine-v11-seed1``: fine.v6's run with ``distill=3``: 0.838 / 0.904 / 0.234,
-  mean 0.659, over the bar; seed 1 0.828 / 0.905 / 0.165 (0.633, fine.v6's recipe 0.627); not
-  shipped: its router ``coarse-v9`` (coarse.v8's recipe distilled from it) picks 0.95 and runs
-  ``fine`` on 51.6 % of ``l8scene``'s units (1.91x; ``coarse-v9-seed1``: 40.6 %, 2.51x; the
-  pair needed <= 20 %);
-* ``fine-v13``: fine.v12's run with ``distill=3``: 0.837 / 0.897 / 0.314, mean 0.6826, under
-  its bar as written (0.683); not shipped;
-* ``fine-v14`` / ``fine-v14-seed1``: fine.v12's run plus plain clear scenes labelled all clear
-  (source ``clear``, 0.15): means 0.673 / 0.677, false alarms on the held-out clear scenes 2.2 %
-  / 0.08 % (fine.v12's recipe 15.4 % / 9.6 %); not shipped: seed 0 calls 41.1 % of the demo
-  scene thin cloud or shadow, over the rule's 40.4 %. ``coarse-v11`` is its router (a
-  measurement for the cascade, not a candidate);
-* ``fine-v15``: fine.v14's recipe with seed 2 (rule_v15.md): mean 0.666, false alarms 2.55 %,
-  but 36.5 % of the demo scene cloud or thin cloud, over the rule's 33.7 %; not shipped;
-* ``fine-v16`` / ``fine-v16-seed1``: fine.v12's run with ``distill=3`` and the clear scenes
-  (rule_v16.md): means 0.686 / 0.667, false alarms 5.5 % / 11.75 %; seed 1 over its bar
-  (4.79 %); not shipped;
-* ``fine-v17``: fine.v14's recipe with seed 3 (rule_v17.md): mean 0.672, false alarms 1.47 %,
-  but 25.2 % of On Cloud N val's label-clear pixels called cloud or thin, over fine.v12's
-  23.4 %; not shipped;
-* ``coarse-v6``: coarse.v5 trained 9000 steps more: trusts 25.5 % of the validation cells at
-  0.95 (coarse.v5 20.5 %) with 0.28 % disagreement (0.10 %), and fails the cascade's 99.5 %
-  agreement with ``ring=0`` on the mixed mosaic (98.7 %, though the labels side with its
-  fills); no gain on held-out cubes; not shipped (it starts from ``--only coarse-v5``'s export);
-* ``coarse-v5`` (shipped before coarse.v8): coarse.v8's run with ``l8scene`` in its training
-  data; route_threshold 0.95; on ``l8scene`` 93.8 % of units ran ``fine`` (coarse.v8: 15.6 %);
-* ``coarse-v7``: coarse.v5's run with speck-tolerant targets (``route_tolerance=0.01``): the
-  selection rule picks 0.98, where it trusts 12.0 % of the validation cells; its held-out twin
-  ``coarse-v7-l8out`` ran ``fine`` on 93.8 % of ``l8scene``'s units; not shipped;
-* ``coarse-v8-seed1`` / ``coarse-v8-seed2``: coarse.v8's recipe with seeds 1 and 2: both chose
-  0.85; seed 1 ran ``fine`` on 59.4 % of ``l8scene``'s units (2.01x), seed 2 on 15.6 % (5.22x),
-  as coarse.v8 (4.7-6.1x): the router's speed on a clear scene depended on the run; with the
-  safety ring spreading only from cells where the router sees cloud (adopted later), seed 1
-  runs 25.0 % (4.09x) and seed 2 15.6 % (5.67x);
-* ``fine-v3-noclean`` / ``fine-v6-noclean``: fine.v3's / fine.v6's run without label cleaning
-  (the ablation of that lever; fine.v6's: 0.823 / 0.912 / 0.158, mean 0.631, and wide thin-cloud
-  halos, 40 % of the demo scene);
-* ``fine-v2``: fine.v1 + distillation with shadow weighted 3x, all On Cloud N labels: it called
-  a third of the demo scene cloud shadow.
+Candidates (``--only <name>``, exported under ``runs/<run>/export``): the configurations below
+the shipped ones; what each was for and what it scored is in docs/experiments.md.
 
 Intermediate exports go to ``runs/<run>/export``; the last fine and the coarse model go to
 ``--export`` (default ``xcloud/models/weights``). After exporting, update the file names and

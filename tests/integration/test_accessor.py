@@ -166,12 +166,11 @@ def test_fine_takes_landsat_band_names(oncloudn_chip, sensor, names):
 
 def test_nodata_does_not_disturb_the_mask_nearby(oncloudn_chip):
     """Nodata is filled with each tile's mean valid reflectance before the model sees it (zeros
-    made fine.v1 drop clouds far from a swath edge); the mask away from the edge is unchanged.
+    make a model drop clouds far from a swath edge); the mask away from the edge is unchanged.
 
-    Right at the edge the model loses context: the cloud shadows it finds within 16 px of the
-    wedge (next to clouds it can no longer see) disappear (fine.v20: all classes agree on 89 % of
-    those pixels; fine.v12 91 %, fine.v6 88 %), so near the edge only the cloud / not-cloud split is held to
-    the reference."""
+    Right at the edge the model loses context: cloud shadows it finds within 16 px of the wedge
+    (next to clouds it can no longer see) can disappear, so near the edge only the cloud /
+    not-cloud split is held to the reference."""
     x = np.stack([oncloudn_chip[b].values for b in S2_BANDS]).astype(np.float32) / 10000
     x = np.concatenate([x, x[..., ::-1]], axis=-1)
     x = np.concatenate([x, x[..., ::-1, :]], axis=-2)  # 512 x 512, real
@@ -192,4 +191,4 @@ def test_nodata_does_not_disturb_the_mask_nearby(oncloudn_chip):
     far, near = ~wedge & (dist >= 64), ~wedge & (dist < 16)
     assert (m[far] == ref[far]).mean() >= 0.99
     cloud = np.isin(m[near], (1, 2)) == np.isin(ref[near], (1, 2))
-    assert cloud.mean() >= 0.98  # fine.v20: 1.0 (far: 0.9957); fine.v12: 1.0 (0.9986)
+    assert cloud.mean() >= 0.98

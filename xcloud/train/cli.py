@@ -9,8 +9,8 @@ Reproduce the shipped ``fine`` weights (``benchmarks/train_default.py`` runs exa
 
     xcloud train fine --steps 6000 --time-limit 2700 --export xcloud/models/weights
 
-The shipped ``coarse.v2`` is a routing model distilled from ``fine`` (``--coarse-targets
-routing``; its full configuration is ``COARSE_V2`` in ``benchmarks/train_default.py``).
+The shipped ``coarse`` is a routing model distilled from ``fine`` (``--coarse-targets
+routing``); ``benchmarks/train_default.py`` holds the configurations of the shipped models.
 """
 
 from __future__ import annotations
