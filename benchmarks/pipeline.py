@@ -15,6 +15,7 @@ reads per input chunk (1.0: each chunk read once), and peak worker memory at bot
 Run
 ---
     .venv/bin/python benchmarks/pipeline.py [--size 2048] [--times 2] [--chunks 512] [--model fine]
+        [--big-size 8192]   # worker memory at 4 vs 67 Mpx per step instead of T vs 2T steps
 """
 
 from __future__ import annotations
@@ -99,14 +100,17 @@ def cluster(times: int, size: int, chunks: int, model: str, tmp: Path, workers: 
         distributed.Client(lc) as client,
     ):
         warm = cube(workers, chunks, chunks)
-        xcloud.mask_to_zarr(warm, tmp / f"warm{times}.zarr", model=model, client=client,
+        xcloud.mask_to_zarr(warm, tmp / f"warm{times}_{size}.zarr", model=model, client=client,
                             progress=False)  # fmt: skip
         ds = cube(times, size, chunks)
         t0 = time.perf_counter()
-        xcloud.mask_to_zarr(ds, tmp / f"c{times}.zarr", model=model, client=client, progress=False)
+        xcloud.mask_to_zarr(
+            ds, tmp / f"c{times}_{size}.zarr", model=model, client=client, progress=False
+        )
         seconds = time.perf_counter() - t0
         rss = sorted(client.run(_peak_rss_mb).values())
-    return {"times": times, "seconds": seconds, "mpx_per_s": times * size * size / 1e6 / seconds,
+    return {"times": times, "size": size, "mpx": times * size * size / 1e6, "seconds": seconds,
+            "mpx_per_s": times * size * size / 1e6 / seconds,
             "peak_rss_mb_per_worker": rss}  # fmt: skip
 
 
@@ -117,13 +121,20 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--chunks", type=int, default=512)
     p.add_argument("--model", default="fine")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--big-size", type=int, default=None,
+                   help="compare worker memory against a cube of this edge (default: twice the "
+                   "time steps at --size)")  # fmt: skip
     a = p.parse_args(argv)
     warnings.simplefilter("ignore")
     tmp = Path(tempfile.mkdtemp(prefix="xcloud-pipeline-"))
     try:
         loc = local(a.times, a.size, a.chunks, a.model, tmp)
         small = cluster(a.times, a.size, a.chunks, a.model, tmp, a.workers)
-        big = cluster(2 * a.times, a.size, a.chunks, a.model, tmp, a.workers)
+        big = (
+            cluster(a.times, a.big_size, a.chunks, a.model, tmp, a.workers)
+            if a.big_size
+            else cluster(2 * a.times, a.size, a.chunks, a.model, tmp, a.workers)
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = loc["zarr"]["mpx_per_s"] / loc["compute"]["mpx_per_s"]
@@ -134,14 +145,17 @@ def main(argv: list[str] | None = None) -> dict:
               "reads per input chunk")  # fmt: skip
     print(f"  zarr / compute throughput: {ratio:.2f} (target >= 0.8)")
     for row in (small, big):
-        print(f"  cluster x{a.workers}, {row['times']} steps: {row['mpx_per_s']:.2f} Mpx/s, peak "
-              f"RSS per worker {row['peak_rss_mb_per_worker']} MB")  # fmt: skip
-    print(f"  peak worker RSS, {2 * a.times} vs {a.times} steps: {rss_ratio:.2f}x (target <= 1.2)")
+        print(f"  cluster x{a.workers}, {row['times']} x {row['size']} px ({row['mpx']:.0f} Mpx): "
+              f"{row['mpx_per_s']:.2f} Mpx/s, peak RSS per worker {row['peak_rss_mb_per_worker']} "
+              "MB")  # fmt: skip
+    print(f"  peak worker RSS, {big['mpx']:.0f} vs {small['mpx']:.0f} Mpx: {rss_ratio:.2f}x "
+          "(target <= 1.2)")  # fmt: skip
     out = {"local": loc, "cluster": [small, big], "zarr_over_compute": ratio,
            "rss_ratio": rss_ratio, "args": vars(a)}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pipeline.json").write_text(json.dumps(out, indent=2))
-    print(f"wrote {RESULTS / 'pipeline.json'}")
+    path = RESULTS / ("pipeline_sizes.json" if a.big_size else "pipeline.json")
+    path.write_text(json.dumps(out, indent=2))
+    print(f"wrote {path}")
     return out
 
 

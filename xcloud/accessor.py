@@ -1,14 +1,39 @@
 """The ``cloud`` accessor on xarray Datasets and DataArrays: a thin facade, no state.
 
-Each method is a line or two calling a plain function (:func:`xcloud.mask`,
-:func:`xcloud.to_zarr`); see those for the parameters.
+Each method calls a plain function (:func:`xcloud.mask`, :func:`xcloud.to_zarr`, ...) on the
+object, with that function's signature; the plotting ones import matplotlib only when called.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import xarray as xr
+
+from xcloud.analysis import usable as _usable
+from xcloud.analysis import where_usable as _where_usable
+from xcloud.io.cog import to_cog as _to_cog
+from xcloud.io.publish import to_stac as _to_stac
+from xcloud.io.zarr import to_zarr as _to_zarr
+from xcloud.masking import mask as _mask
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _forward(fn: Callable[Concatenate[Any, P], R], doc: str) -> Callable[Concatenate[Any, P], R]:
+    """A method that calls ``fn(obj, ...)``: the function's own signature (IDEs, ``help``,
+    ``inspect.signature`` and type checkers see every parameter), with a short docstring."""
+
+    @functools.wraps(fn)
+    def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        return fn(self._obj, *args, **kwargs)
+
+    method.__doc__ = doc
+    method.__module__ = __name__  # (so that doctest runs the examples here)
+    return method
 
 
 class _CloudAccessor:
@@ -16,8 +41,9 @@ class _CloudAccessor:
         # store only: an error raised here would surface as a confusing RuntimeError
         self._obj = obj
 
-    def mask(self, model: str = "cascade", **kwargs) -> Any:
-        """Cloud-mask this cube; see :func:`xcloud.mask` (a ``cloud_mask`` DataArray, or
+    mask = _forward(
+        _mask,
+        """Cloud-mask this cube: :func:`xcloud.mask` (a ``cloud_mask`` DataArray, or
         ``(mask, routing)`` with ``return_routing=True``).
 
         >>> import numpy as np, xarray as xr, xcloud
@@ -25,48 +51,33 @@ class _CloudAccessor:
         ...                  for b in ["blue", "green", "red", "nir"]})
         >>> ds.cloud.mask("ukis-csmask", level="l2a").shape
         (32, 32)
-        """
-        from xcloud.masking import mask
-
-        return mask(self._obj, model, **kwargs)
-
-    def to_zarr(self, store, **kwargs):
-        """Write a mask (or any cube) to a Zarr v3 store; see :func:`xcloud.to_zarr`."""
-        from xcloud.io.zarr import to_zarr
-
-        return to_zarr(self._obj, store, **kwargs)
-
-    def to_cog(self, directory, **kwargs):
-        """Write a mask as one Cloud-Optimised GeoTIFF per time step; see :func:`xcloud.to_cog`."""
-        from xcloud.io.cog import to_cog
-
-        return to_cog(self._obj, directory, **kwargs)
-
-    def to_stac(self, directory, **kwargs):
-        """Publish a mask as a STAC Collection, one Item and COG per time step; see
-        :func:`xcloud.to_stac`."""
-        from xcloud.io.publish import to_stac
-
-        return to_stac(self._obj, directory, **kwargs)
-
-    def usable(self, **kwargs):
-        """Pixels safe to use, with a buffer around cloud and shadow; see :func:`xcloud.usable`.
+        """,
+    )
+    to_zarr = _forward(
+        _to_zarr, "Write a mask (or any cube) to a Zarr v3 store: :func:`xcloud.to_zarr`."
+    )
+    to_cog = _forward(
+        _to_cog, "Write a mask as one Cloud-Optimised GeoTIFF per time step: :func:`xcloud.to_cog`."
+    )
+    to_stac = _forward(
+        _to_stac,
+        "Publish a mask as a STAC Collection, one Item and COG per time step: "
+        ":func:`xcloud.to_stac`.",
+    )
+    usable = _forward(
+        _usable,
+        """Pixels safe to use, with a buffer around cloud and shadow: :func:`xcloud.usable`.
 
         >>> import numpy as np, xarray as xr, xcloud
         >>> m = xr.DataArray(np.zeros((8, 8), "uint8"), dims=("y", "x"))
         >>> bool(m.cloud.usable(buffer="1 px").all())
         True
-        """
-        from xcloud.analysis import usable
-
-        return usable(self._obj, **kwargs)
-
-    def where_usable(self, usable_mask):
-        """Set every variable to NaN where ``usable_mask`` is False; see
-        :func:`xcloud.where_usable`."""
-        from xcloud.analysis import where_usable
-
-        return where_usable(self._obj, usable_mask)
+        """,
+    )
+    where_usable = _forward(
+        _where_usable,
+        "Set every variable to NaN where ``usable_mask`` is False: :func:`xcloud.where_usable`.",
+    )
 
     def plot(self, ax=None, **kwargs):
         """Show a ``cloud_mask`` in class colours with a legend; see :func:`xcloud.plot.plot_mask`.

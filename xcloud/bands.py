@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -52,6 +52,8 @@ __all__ = [
 
 #: Processing levels: ``"l1c"`` top-of-atmosphere and ``"l2a"`` surface reflectance.
 LEVELS: tuple[str, ...] = ("l1c", "l2a")
+#: ``level=`` values, for type checkers and IDEs (any case is accepted).
+Level = Literal["l1c", "l2a", "L1C", "L2A"]
 
 #: Wavelengths outside this open interval (nm) are certainly a unit mistake (µm, or a band index).
 WAVELENGTH_RANGE: tuple[float, float] = (300.0, 15000.0)

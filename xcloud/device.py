@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Literal
 
 from xcloud.errors import ModelUnavailableError, ParameterError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: Arithmetic of the models' convolutions: ``"auto"`` is bf16 on CUDA and fp32 elsewhere.
 PRECISIONS = ("auto", "fp32", "bf16")
+#: ``device=`` values, for type checkers and IDEs (``"cuda:1"`` and the like are accepted too).
+Device = Literal["auto", "cpu", "cuda", "mps"] | str
+#: ``precision=`` values.
+Precision = Literal["auto", "fp32", "bf16"]
 
 #: Serialises model calls within a process (see module docstring).
 INFERENCE_LOCK = threading.Lock()
