@@ -88,12 +88,12 @@ def test_model_cards_are_pinned_by_hash(tmp_path, monkeypatch):
 
     for name in builtin.CARD_SHA256:
         shutil.copy(builtin.WEIGHTS_DIR / name, tmp_path / name)
-    assert builtin._card(builtin.FINE_WEIGHTS)["architecture"]  # the shipped cards verify
+    assert builtin._card(builtin.FINE_WEIGHTS)[0]["architecture"]  # the shipped cards verify
     card = json.loads((tmp_path / "coarse.v10.json").read_text())
     card["route_threshold"] = 0.01
     (tmp_path / "coarse.v10.json").write_text(json.dumps(card))
     monkeypatch.setattr(builtin, "WEIGHTS_DIR", tmp_path)
-    damaged = builtin._card(builtin.COARSE_WEIGHTS)
+    damaged, problem = builtin._card(builtin.COARSE_WEIGHTS)
     assert "route_threshold" not in damaged
-    assert "not the pinned" in damaged["unavailable"] and "reinstall" in damaged["unavailable"]
-    assert "architecture" in builtin._card(builtin.FINE_WEIGHTS)  # the other still loads
+    assert "not the pinned" in problem and "reinstall" in problem
+    assert "architecture" in builtin._card(builtin.FINE_WEIGHTS)[0]  # the other still loads

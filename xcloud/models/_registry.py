@@ -83,13 +83,10 @@ def available_models() -> list[str]:
 
 def check_available(spec: ModelSpec) -> None:
     """Raise :class:`ModelUnavailableError` if ``spec`` cannot run in this environment."""
-    unavailable = spec.card.get("unavailable")
-    if unavailable:
-        others = [
-            n for n in list_models() if n != spec.name and not get_spec(n).card.get("unavailable")
-        ]
+    if spec.unavailable:
+        others = [n for n in list_models() if n != spec.name and not get_spec(n).unavailable]
         raise ModelUnavailableError(
-            f"model {spec.name!r} is not available: {unavailable} Available models: {others}."
+            f"model {spec.name!r} is not available: {spec.unavailable} Available models: {others}."
         )
     if spec.weights is not None and not (WEIGHTS_DIR / spec.weights).exists():
         raise ModelUnavailableError(
@@ -98,7 +95,7 @@ def check_available(spec: ModelSpec) -> None:
         )
     import importlib.util
 
-    for mod in spec.card.get("requires", ()):
+    for mod in spec.requires:
         if importlib.util.find_spec(mod) is None:
             how = (
                 f'install it with: pip install "xcloud[{spec.extra}]"'

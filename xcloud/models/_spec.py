@@ -128,6 +128,12 @@ class ModelSpec:
         Licence of the weights / training data.
     extra
         ``pip install "xcloud[extra]"`` needed to run it, or None.
+    requires
+        Modules that must import for it to run (the registry says which is missing and how to
+        install it).
+    unavailable
+        Why it cannot run here, when something is wrong with it (e.g. a model card that does
+        not match its pinned hash); None when nothing is.
     loader
         ``loader(spec, device) -> Predictor``. Called once per worker process.
     card
@@ -155,6 +161,8 @@ class ModelSpec:
     sha256: str | None = None
     licence: str = "unknown"
     extra: str | None = None
+    requires: tuple[str, ...] = ()
+    unavailable: str | None = None
     card: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     stages: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ("auto",)

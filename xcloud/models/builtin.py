@@ -54,22 +54,26 @@ CARD_SHA256 = {
 }
 
 
-def _card(weights: str) -> dict[str, Any]:
-    """The weights' model card, if its sha256 is the pinned one; otherwise a card that makes
-    the model unavailable, saying why (the registry raises that when it is asked for)."""
+def _card(weights: str) -> tuple[dict[str, Any], str | None]:
+    """The weights' model card if its sha256 is the pinned one, else an empty card and why the
+    model is unavailable (the registry raises that when the model is asked for)."""
     name = weights.replace(".safetensors", ".json")
     path = WEIGHTS_DIR / name
     try:
         raw = path.read_bytes()
     except FileNotFoundError:  # the registry reports the missing weight file itself
-        return {}
+        return {}, None
     got = hashlib.sha256(raw).hexdigest()
     if got != CARD_SHA256.get(name):
-        return {
-            "unavailable": f"its model card {path} has sha256 {got}, not the pinned "
-            f"{CARD_SHA256.get(name)}; the package is damaged or was edited: reinstall xcloud"
-        }
-    return json.loads(raw)
+        return {}, (
+            f"its model card {path} has sha256 {got}, not the pinned {CARD_SHA256.get(name)}; "
+            "the package is damaged or was edited: reinstall xcloud"
+        )
+    return json.loads(raw), None
+
+
+_FINE_CARD, _FINE_PROBLEM = _card(FINE_WEIGHTS)
+_COARSE_CARD, _COARSE_PROBLEM = _card(COARSE_WEIGHTS)
 
 
 #: The cascade's router, then its fine stages in order of preference: xcloud.mask segments with
@@ -84,7 +88,7 @@ CASCADE_STAGES = ("coarse", "ukis-csmask", "fine")
 #: L8 Biome, clear and unlabelled scenes pooled), so with ukis-csmask it routes nothing (1.0)
 #: until a router is trained for that stage.
 ROUTE_THRESHOLDS = {
-    "fine": float(_card(COARSE_WEIGHTS).get("route_threshold", 1.0)),
+    "fine": float(_COARSE_CARD.get("route_threshold", 1.0)),
     "ukis-csmask": 1.0,
 }
 
@@ -286,7 +290,8 @@ COARSE_SPEC = ModelSpec(
     weights=COARSE_WEIGHTS,
     sha256=COARSE_SHA256,
     licence=LICENCE,
-    card=_card(COARSE_WEIGHTS),
+    card=_COARSE_CARD,
+    unavailable=_COARSE_PROBLEM,
 )
 
 
@@ -321,7 +326,8 @@ def _register() -> None:
                 weights=FINE_WEIGHTS,
                 sha256=FINE_SHA256,
                 licence=LICENCE,
-                card=_card(FINE_WEIGHTS),
+                card=_FINE_CARD,
+                unavailable=_FINE_PROBLEM,
             ),
             aliases=(FINE_WEIGHTS.removesuffix(".safetensors"),),  # its weights tag: fine.v20
         )
@@ -337,6 +343,7 @@ def _register() -> None:
                 weights=None,
                 sha256=f"coarse={COARSE_SHA256} fine={FINE_SHA256}",
                 stages=CASCADE_STAGES,
+                unavailable=_COARSE_PROBLEM or fine.unavailable,
                 card={
                     "stages": {"coarse": COARSE_SPEC.card, "fine": fine.card},
                     "route_thresholds": ROUTE_THRESHOLDS,

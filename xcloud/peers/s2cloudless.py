@@ -64,9 +64,7 @@ SPEC = register_model(
         levels=("l1c",),
         licence="CC-BY-SA-4.0 (s2cloudless)",
         extra="peers",
-        card={
-            "requires": ("s2cloudless", "lightgbm"),
-            "source": "https://github.com/sentinel-hub/sentinel2-cloud-detector",
-        },
+        requires=("s2cloudless", "lightgbm"),
+        card={"source": "https://github.com/sentinel-hub/sentinel2-cloud-detector"},
     ),
 )

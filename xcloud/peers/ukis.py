@@ -83,10 +83,8 @@ SPEC = register_model(
         levels=LEVELS,
         licence="Apache-2.0 (ukis-csmask)",
         extra=None,  # a core dependency: the default cascade segments with it
-        card={
-            "requires": ("ukis_csmask", "onnxruntime"),
-            "source": "https://github.com/dlr-eoc/ukis-csmask",
-        },
+        requires=("ukis_csmask", "onnxruntime"),
+        card={"source": "https://github.com/dlr-eoc/ukis-csmask"},
     ),
     aliases=("ukis", "csmask"),
 )
