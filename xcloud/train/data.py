@@ -521,12 +521,6 @@ def _window(scene: Scene, size: int, rng: np.random.Generator) -> tuple[slice, s
     return slice(y, y + size), slice(x, x + size)
 
 
-def _crop(scene: Scene, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    ys, xs = _window(scene, size, rng)
-    assert scene.label is not None
-    return scene.image[:, ys, xs], scene.label[ys, xs]
-
-
 class Batcher:
     """Random training batches mixing sensors, one band subset per batch.
 
