@@ -393,8 +393,11 @@ def mask(
         device (:data:`CUDA_UNIT_PX`).
         The overview (block mean by ``overview_factor``) is computed from ``obj`` unless
         given as ``overview`` (same bands, on the grid coarsened by ``overview_factor``; for
-        data from :func:`xcloud.open_stac` it is read from the COG overviews). The coarse pass
-        is computed when ``mask()`` is called; everything at full resolution stays lazy.
+        data from :func:`xcloud.open_stac` it is read from the COG overviews, and routing
+        is decided when ``mask()`` is called, so that skipped units are never read). An
+        overview computed from a dask cube is computed inside the graph, with the routing:
+        ``mask()`` reads nothing and each chunk is read once (``return_routing=True``
+        decides the routing at once instead, to return it).
         ``return_routing=True`` returns ``(mask, routing)`` where ``routing`` is a Dataset of
         the coarse class per cell, the units that ran the fine model and ``fine_fraction``.
 
@@ -469,7 +472,9 @@ def mask(
             obj, overview, chosen, flips, order, {**cube_kw, "nodata": nodata}, routing,
             overview_factor,
         )  # fmt: skip
-        result, routed = run_cascade(x, cjob, probabilities=probabilities, overview=ov)
+        result, routed = run_cascade(
+            x, cjob, probabilities=probabilities, overview=ov, lazy_routing=not return_routing
+        )
     else:
         given = dict(return_routing=return_routing, route_threshold=route_threshold is not None,
                      routing=not routing, ring=ring != 1, overview_factor=overview_factor != 4,
@@ -484,9 +489,11 @@ def mask(
     if job.tta > 1:
         out.attrs["xcloud_tta"] = job.tta
     out = _with_crs(out.isel(flips), template)  # back in the input's order
-    if routed is None or cjob is None:
+    if cjob is None:
         return out
     out.attrs["xcloud_route_threshold"] = cjob.threshold
+    if routed is None:  # routed inside the graph (nothing read yet), or not asked for
+        return out
     rds = _routing_dataset(routed, template, lead, ydim, xdim)
     rds.attrs.update(out.attrs)
     for key in ("long_name", "flag_values", "flag_meanings", "flags_definition", "units"):

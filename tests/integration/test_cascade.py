@@ -314,3 +314,50 @@ def test_routing_off_reads_no_overview(real512):
         fine="fine", routing=False, overview=ov
     ).values  # would raise ReadError if read
     np.testing.assert_array_equal(off, ds.cloud.mask("fine").values)
+
+
+def _water_and_scene(real512: np.ndarray, counter: list | None = None):
+    """(2, 4, 512, 1024) dask reflectance: the real scene beside calm dark water (which the
+    coarse model trusts as cloudless), the second step mirrored; each block counts its reads."""
+    rng = np.random.default_rng(1)
+    water = np.array([0.05, 0.04, 0.02, 0.01], np.float32)[:, None, None]
+    calm = water * (1 + 0.01 * rng.standard_normal((4, 512, 512))).astype(np.float32)
+    step = np.concatenate([real512, calm], axis=-1)
+    cube = np.stack([step, step[..., ::-1]])
+
+    def read(block_info=None):
+        if counter is not None:
+            counter.append(1)
+        loc = block_info[None]["array-location"]
+        return cube[tuple(slice(a, b) for a, b in loc)]
+
+    chunks = ((1, 1), (4,), (256, 256), (256,) * 4)
+    return da.map_blocks(read, chunks=chunks, dtype=np.float32, meta=np.array((), np.float32))
+
+
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_routing_inside_the_graph_equals_routing_now(real512, probabilities):
+    """Without an overview the cascade routes inside the graph: the same result, bit for bit,
+    as deciding the routing when mask() is called, on a cube where it skips some units."""
+    x = _water_and_scene(real512)
+    job = CascadeJob(FINE, ring=0)
+    now, routing = run_cascade(x, job, probabilities=probabilities, lazy_routing=False)
+    lazy, none = run_cascade(x, job, probabilities=probabilities)
+    assert none is None
+    assert routing.unit_fine.any() and not routing.unit_fine.all()  # some units are skipped
+    np.testing.assert_array_equal(lazy.compute(), now.compute())
+
+
+def test_routing_inside_the_graph_reads_each_chunk_once(real512):
+    reads: list = []
+    x = _water_and_scene(real512, reads)
+    with dask.config.set(scheduler=_raise):  # mask() itself computes nothing
+        m = xcloud.mask(
+            xr.Dataset({b: (("time", "y", "x"), x[:, i]) for i, b in enumerate(S2_BANDS)},
+                       attrs={"platform": "sentinel-2a", "processing:level": "L2A"}),
+            "cascade", fine="fine", ring=0,
+        )  # fmt: skip
+    assert "xcloud_route_threshold" in m.attrs
+    assert not reads
+    m.compute()
+    assert len(reads) == x.npartitions  # overview and fine stage shared every read

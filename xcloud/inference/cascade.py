@@ -458,6 +458,7 @@ def run_cascade(
     *,
     probabilities: bool = False,
     overview=None,
+    lazy_routing: bool = True,
 ):
     """Cloud-mask ``(..., band, y, x)`` reflectance with the cascade.
 
@@ -472,6 +473,12 @@ def run_cascade(
     overview
         Optional ``(..., band, y/f, x/f)`` overview at ``job.overview_factor`` (e.g. read from
         COG overviews); by default it is computed from ``x``.
+    lazy_routing
+        For a dask ``x`` without ``overview``: compute the overview and route inside the
+        graph, so that nothing is read now and each input chunk is read once, for the overview
+        and the fine stage together (the routing is then not returned: None). With an
+        ``overview``, or ``False``, routing is decided now and the units it skips are never
+        read.
 
     Returns
     -------
@@ -497,21 +504,28 @@ def run_cascade(
     eager = not isinstance(x, da.Array)
     lead_shape = x.shape[:-3]
     xw, cy, cx = _work_blocks(x, job, spec, eager)
-    routing = _routing(xw, x.shape, job, overview)
-    fill_codes = _FILL[routing.cell_class.astype(np.intp)]
-
-    # 3. the pruned graph
-    token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
-    graph = _PrunedGraph(
-        names=(f"xcloud-cascade-halo-{token}", f"xcloud-cascade-tiles-{token}",
-               f"xcloud-cascade-mask-{token}"),
-        source=xw.name, job=job, spec=spec, shape=x.shape[-2:], probabilities=probabilities,
-        starts_y=np.cumsum((0,) + cy), starts_x=np.cumsum((0,) + cx),
-    )  # fmt: skip
-    for li in np.ndindex(*lead_shape):
-        graph.add_time_step(li, routing.unit_fine[li], fill_codes[li])
+    kw = dict(source=xw.name, job=job, spec=spec, shape=x.shape[-2:], probabilities=probabilities,
+              starts_y=np.cumsum((0,) + cy), starts_x=np.cumsum((0,) + cx))  # fmt: skip
+    routing: Routing | None = None
+    if lazy_routing and job.routing and overview is None and not eager:
+        # 1-3 in one graph: each unit decides when the routing of its time step is known
+        ov = compute_overview(xw, job.overview_factor)
+        token = dask.base.tokenize(xw.name, job, probabilities, "in-graph routing")
+        graph: _PrunedGraph = _RoutedInGraph(names=_names(token), overview=ov.name, **kw)
+        dependencies = [xw, ov]
+        for li in np.ndindex(*lead_shape):
+            graph.add_time_step(li)  # type: ignore[call-arg]
+    else:
+        routing = _routing(xw, x.shape, job, overview)
+        fill_codes = _FILL[routing.cell_class.astype(np.intp)]
+        # 3. the pruned graph
+        token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
+        graph = _PrunedGraph(names=_names(token), **kw)
+        dependencies = [xw]
+        for li in np.ndindex(*lead_shape):
+            graph.add_time_step(li, routing.unit_fine[li], fill_codes[li])
     name_out = graph.names[2]
-    hlg = HighLevelGraph.from_collections(name_out, graph.dsk, dependencies=[xw])
+    hlg = HighLevelGraph.from_collections(name_out, graph.dsk, dependencies=dependencies)
     lead_chunks = tuple((1,) * n for n in lead_shape)
     k = len(spec.classes)
     if probabilities:
@@ -662,3 +676,103 @@ class _PrunedGraph:
     def _bounds(self, j: int, i: int) -> tuple[int, int, int, int]:
         sy, sx = self.starts_y, self.starts_x
         return sy[j], sy[j + 1], sx[i], sx[i + 1]
+
+
+def _names(token: str) -> tuple[str, str, str]:
+    return (f"xcloud-cascade-halo-{token}", f"xcloud-cascade-tiles-{token}",
+            f"xcloud-cascade-mask-{token}")  # fmt: skip
+
+
+def _route_step(blocks: list, job: CascadeJob, starts_y, starts_x, lead: int):
+    """One time step's routing, inside the graph: its overview assembled from the blocks, the
+    coarse pass, and the decisions (units that run the fine stage, fill code per cell)."""
+    grid = _coarse_block(np.block(blocks), job)
+    r = route(grid, job, starts_y, starts_x)
+    sel = (0,) * lead
+    return r.unit_fine[sel], _FILL[r.cell_class[sel].astype(np.intp)]
+
+
+def _in_graph_a(decided, core, *nbrs, j, i, h, y0, x0, **meta):
+    """Stage A of a unit whose routing is known only at compute time: None if it is skipped,
+    else :func:`_fine_unit_a` with the halos of the neighbours that also run the fine stage
+    (a corner only when both units between run it), as the pruned graph wires them."""
+    fine = decided[0]
+    if not fine[j, i]:
+        return None
+    use = []
+    for (dy, dx), v in zip(_NEIGHBOURS, nbrs, strict=True):
+        ok = v is not None and fine[j + dy, i + dx]
+        if ok and dy and dx:
+            ok = bool(fine[j + dy, i] and fine[j, i + dx])
+        use.append(v if ok else None)
+    origin = (int(y0 - h * (use[0] is not None)), int(x0 - h * (use[2] is not None)))
+    return _fine_unit_a(core, *use, h=h, origin=origin, **meta)
+
+
+def _in_graph_b(decided, own, *nbrs, j, i, b_kw, h, cells, fill_kw):
+    """A unit's output when its routing is known only at compute time: its fill, or stage B
+    with the neighbours that ran the fine stage."""
+    fine, fill_codes = decided
+    if not fine[j, i]:
+        return _fill_unit(np.ascontiguousarray(fill_codes[cells]), **fill_kw)
+    use = [v if v is not None and fine[j + dy, i + dx] else None
+           for (dy, dx), v in zip(_NEIGHBOURS, nbrs, strict=True)]  # fmt: skip
+    return _fine_unit_b(own, *use, b_kw=b_kw, h=h)
+
+
+@dataclass
+class _RoutedInGraph(_PrunedGraph):
+    """The cascade's graph when routing is computed inside it: every unit has its tasks, which
+    look up their time step's routing task (a small result) to fill or run the fine stage.
+    Nothing is read before compute, and each input chunk feeds both the overview and the fine
+    stage; the result is the pruned graph's, bit for bit."""
+
+    overview: str = ""  # the overview's dask name, in the same blocks as the input
+
+    def add_time_step(self, li: tuple[int, ...]) -> None:  # type: ignore[override]
+        name_s, name_a, name_out = self.names
+        ny, nx = len(self.starts_y) - 1, len(self.starts_x) - 1
+        route_key = (f"{name_out}-route",) + li
+        blocks = [[(self.overview,) + li + (0, j, i) for i in range(nx)] for j in range(ny)]
+        self.dsk[route_key] = (
+            partial(_route_step, job=self.job, starts_y=self.starts_y, starts_x=self.starts_x,
+                    lead=len(li)),
+            blocks,
+        )  # fmt: skip
+        h, cell = self.h, self.job.cell
+        src = (self.source,) + li + (0,)
+        for j in range(ny):
+            for i in range(nx):
+                halos: list = []
+                stage_a: list = []
+                for dy, dx in _NEIGHBOURS:
+                    jj, ii = j + dy, i + dx
+                    if not (0 <= jj < ny and 0 <= ii < nx):
+                        halos.append(None)
+                        stage_a.append(None)
+                        continue
+                    ys = (-h, 0) if dy < 0 else (0, h) if dy > 0 else (0, 0)
+                    xs = (-h, 0) if dx < 0 else (0, h) if dx > 0 else (0, 0)
+                    key = (name_s,) + li + (j, i, dy, dx)
+                    self.dsk[key] = (_take, src + (jj, ii), *ys, *xs)
+                    halos.append(key)
+                    stage_a.append((name_a,) + li + (jj, ii))
+                y0, y1, x0, x1 = self._bounds(j, i)
+                self.dsk[(name_a,) + li + (j, i)] = (
+                    partial(_in_graph_a, j=j, i=i, h=h, y0=y0, x0=x0, a_kw=self.a_kw,
+                            core_y=(int(y0), int(y1)), core_x=(int(x0), int(x1))),
+                    route_key, src + (j, i), *halos,
+                )  # fmt: skip
+                fill_kw = dict(
+                    cell=cell, offset=(int(y0 % cell), int(x0 % cell)),
+                    size=(int(y1 - y0), int(x1 - x0)), lead=len(li), n_classes=len(self.codes),
+                    class_codes=self.codes, probabilities=self.probabilities,
+                )  # fmt: skip
+                cells = (slice(y0 // cell, math.ceil(y1 / cell)),
+                         slice(x0 // cell, math.ceil(x1 / cell)))  # fmt: skip
+                out_key = (name_out,) + li + ((0,) if self.probabilities else ()) + (j, i)
+                self.dsk[out_key] = (
+                    partial(_in_graph_b, j=j, i=i, b_kw=self.b_kw, h=h, cells=cells,
+                            fill_kw=fill_kw),
+                    route_key, (name_a,) + li + (j, i), *stage_a,
+                )  # fmt: skip
