@@ -418,7 +418,9 @@ def test_crash_then_resume_equals_uninterrupted_and_skips_done_regions(
         )
     half = xr.open_zarr(path)
     done_before = {tuple(ix) for ix in np.argwhere(half["xcloud_done"].values == 1)}
-    assert done_before == set(first) and len(done_before) == 5
+    # every region the driver saw finish is done; others running beside it may have finished
+    # too (each writes its own done flag, after its data)
+    assert set(first) <= done_before and len(done_before) >= 5
     assert half.attrs["xcloud_complete"] == 0
     assert np.isnan(half["cloud_fraction"].values).all()
 

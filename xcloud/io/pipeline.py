@@ -132,12 +132,18 @@ def _claimed(path: str, run_id: str):
 
 
 def _write_region(
-    block: np.ndarray, path: str, run_id: str, t: int, y: slice, x: slice
+    block: np.ndarray, path: str, run_id: str, t: int, i: int, j: int, y: slice, x: slice
 ) -> np.ndarray:
     """One region's task: write its mask block (after checking that this run still owns the
-    store) and return its pixel counts; the driver then records the counts and the done flag."""
-    _array(_claimed(path, run_id), "cloud_mask")[t : t + 1, y, x] = block
-    return _counts(block)
+    store), then its pixel counts, then, last, its done flag; returns the counts. Each region
+    has its own chunk of the counts and flags, so the tasks write in parallel, off the
+    scheduler's thread."""
+    group = _claimed(path, run_id)
+    _array(group, "cloud_mask")[t : t + 1, y, x] = block
+    counts = _counts(block)
+    _array(group, COUNTS_VAR)[t, i, j, :] = counts
+    _array(group, DONE_VAR)[t, i, j] = 1  # last: only now does the region count as complete
+    return counts
 
 
 def _provenance(mask: xr.DataArray, items: list[str], fingerprint: str) -> dict[str, Any]:
@@ -583,14 +589,9 @@ def _run_regions(m, path, run_id, ybounds, xbounds, client, max_in_flight, progr
     regions = dict(zip(keys, todo, strict=True))
 
     def finish(key, counts: np.ndarray) -> None:
-        r = regions[key]
-        owned = _claimed(path, run_id)
-        _array(owned, COUNTS_VAR)[r.t, r.i, r.j, :] = counts
-        # last: only now does the region count as complete
-        _array(owned, DONE_VAR)[r.t, r.i, r.j] = 1
         bar.update(1)
         if on_region is not None:
-            on_region(r)
+            on_region(regions[key])
 
     from tqdm.auto import tqdm
 
@@ -624,7 +625,8 @@ def _write_graph(data, todo: list[Region], path: str, run_id: str) -> tuple[dict
     keys = []
     for r in todo:
         key = (name, r.t, r.i, r.j)
-        dsk[key] = (_write_region, (opt.name, r.t, r.i, r.j), path, run_id, r.t, r.y, r.x)
+        dsk[key] = (_write_region, (opt.name, r.t, r.i, r.j), path, run_id, r.t, r.i, r.j, r.y,
+                    r.x)  # fmt: skip
         keys.append(key)
     culled, _ = cull(dsk, keys)
     return culled, keys

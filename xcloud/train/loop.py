@@ -144,24 +144,18 @@ def cell_targets(label: torch.Tensor, cell: int, *, tol: float = 0.0) -> torch.T
 
     A cell (``cell`` x ``cell`` pixels) is ``nodata`` (3) if all its pixels are ignore,
     ``cloudless`` (0) if at most ``tol`` of its valid pixels are cloud or thin cloud,
-    ``overcast`` (1) if at least ``1 - tol`` are, and ``partly_cloudy`` (2) otherwise.
+    ``overcast`` (1) if at least ``1 - tol`` are, and ``partly_cloudy`` (2) otherwise
+    (:func:`xcloud.train.routing.cell_classes`, with the cloud codes 1, 2, 4).
 
     Parameters
     ----------
     label
         ``(B, H, W)`` training codes (see :mod:`xcloud.train.data`).
     """
-    lab = label.long()
-    valid = (lab != IGNORE).float()
-    cloud = ((lab == 1) | (lab == 2) | (lab == 4)).float()
-    n_valid = F.avg_pool2d(valid[:, None], cell)[:, 0]
-    n_cloud = F.avg_pool2d(cloud[:, None], cell)[:, 0]
-    frac = n_cloud / n_valid.clamp_min(1e-9)
-    out = torch.full_like(frac, 2, dtype=torch.long)
-    out[frac <= tol] = 0
-    out[frac >= 1.0 - tol] = 1
-    out[n_valid == 0] = 3
-    return out
+    from xcloud.train.routing import cell_classes
+
+    cloud = (1, 2, 4)  # cloud, thin cloud, cloud or thin
+    return cell_classes(label, cell, cloudless=None, overcast=cloud, tolerance=tol)
 
 
 def _run(

@@ -39,6 +39,7 @@ from xcloud.train.data import (
 )
 
 __all__ = [
+    "cell_classes",
     "clear_mosaics",
     "expand_weights",
     "load_unlabelled",
@@ -50,10 +51,51 @@ __all__ = [
 ]
 
 
+def cell_classes(
+    label: torch.Tensor,
+    cell: int,
+    *,
+    cloudless: tuple[int, ...] | None,
+    overcast: tuple[int, ...],
+    tolerance: float = 0.0,
+) -> torch.Tensor:
+    """The router's class per ``cell`` x ``cell`` block of ``(B, H, W)`` codes (``IGNORE``
+    invalid): 3 nodata if no valid pixel, 0 cloudless if at least ``1 - tolerance`` of the
+    valid pixels have a code in ``cloudless`` (None: any code not in ``overcast``), 1 overcast
+    if in ``overcast``, 2 partly cloudy otherwise. The one rule behind both kinds of coarse targets (:func:`routing_targets`
+    from a fine model's codes, :func:`xcloud.train.loop.cell_targets` from human labels).
+
+    >>> lab = torch.tensor([[[0, 0], [3, IGNORE]]])
+    >>> cell_classes(lab, 2, cloudless=(0,), overcast=(1,)).tolist()
+    [[[2]]]
+    >>> cell_classes(lab, 2, cloudless=(0, 3), overcast=(1,)).tolist()
+    [[[0]]]
+    """
+    if not 0.0 <= tolerance < 0.5:
+        raise ValueError(f"tolerance must be in [0, 0.5), got {tolerance!r}")
+    lab = label.long()
+
+    def share(codes: tuple[int, ...]) -> torch.Tensor:
+        hit = torch.zeros_like(lab, dtype=torch.bool)
+        for c in codes:
+            hit |= lab == c
+        return F.avg_pool2d(hit.float()[:, None], cell)[:, 0]
+
+    n_valid = F.avg_pool2d((lab != IGNORE).float()[:, None], cell)[:, 0]
+    need = n_valid * (1.0 - tolerance) - 0.5 / (cell * cell)
+    n_over = share(overcast)
+    n_clear = n_valid - n_over if cloudless is None else share(cloudless)
+    out = torch.full_like(n_valid, 2, dtype=torch.long)
+    out[(n_valid > 0) & (n_clear > need)] = 0
+    out[(n_valid > 0) & (n_over > need)] = 1
+    out[n_valid == 0] = 3
+    return out
+
+
 def routing_targets(label: torch.Tensor, cell: int, tolerance: float = 0.0) -> torch.Tensor:
     """Cell classes from ``(B, H, W)`` fine codes (0 clear, 1 cloud, 2 thin, 3 shadow,
-    ``IGNORE`` invalid): 3 nodata if no valid pixel, 0 cloudless if every valid pixel is 0,
-    1 overcast if every valid pixel is 1, 2 partly_cloudy otherwise.
+    ``IGNORE`` invalid): cloudless if every valid pixel is 0, overcast if every valid pixel is
+    1 (:func:`cell_classes`).
 
     ``tolerance`` (a fraction, 0 by default) lets a cell be cloudless / overcast when at most
     that fraction of its valid pixels is something else: ``fine``'s isolated specks then no
@@ -64,20 +106,7 @@ def routing_targets(label: torch.Tensor, cell: int, tolerance: float = 0.0) -> t
     >>> routing_targets(lab, 8).tolist(), routing_targets(lab, 8, tolerance=0.02).tolist()
     ([[[2]]], [[[0]]])
     """
-    if not 0.0 <= tolerance < 0.5:
-        raise ValueError(f"tolerance must be in [0, 0.5), got {tolerance!r}")
-    lab = label.long()
-    valid = (lab != IGNORE).float()[:, None]
-    n_valid = F.avg_pool2d(valid, cell)[:, 0]
-    n_clear = F.avg_pool2d((lab == 0).float()[:, None], cell)[:, 0]
-    n_cloud = F.avg_pool2d((lab == 1).float()[:, None], cell)[:, 0]
-    eps = 0.5 / (cell * cell)
-    need = n_valid * (1.0 - tolerance) - eps
-    out = torch.full_like(n_valid, 2, dtype=torch.long)
-    out[(n_valid > 0) & (n_clear > need)] = 0
-    out[(n_valid > 0) & (n_cloud > need)] = 1
-    out[n_valid == 0] = 3
-    return out
+    return cell_classes(label, cell, cloudless=(0,), overcast=(1,), tolerance=tolerance)
 
 
 def _valid(image: np.ndarray) -> np.ndarray:
