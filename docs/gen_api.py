@@ -21,7 +21,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "Masking",
         "`import xcloud` registers the `cloud` accessor on every `xr.Dataset` and `xr.DataArray`.",
-        ["xcloud.mask", "xcloud.to_zarr", "xcloud.io.zarr.store_exists"],
+        ["xcloud.mask", "xcloud.route", "xcloud.to_zarr", "xcloud.io.zarr.store_exists"],
     ),
     (
         "The `cloud` accessor",
@@ -29,6 +29,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         "(`ds.cloud.mask(...)` is `xcloud.mask(ds, ...)`).",
         [
             "xcloud.accessor._CloudAccessor.mask",
+            "xcloud.accessor._CloudAccessor.route",
             "xcloud.accessor._CloudAccessor.to_zarr",
             "xcloud.accessor._CloudAccessor.usable",
             "xcloud.accessor._CloudAccessor.to_cog",

@@ -18,6 +18,7 @@ from xcloud.io.cog import to_cog as _to_cog
 from xcloud.io.publish import to_stac as _to_stac
 from xcloud.io.zarr import to_zarr as _to_zarr
 from xcloud.masking import mask as _mask
+from xcloud.masking import route as _route
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,6 +53,10 @@ class _CloudAccessor:
         >>> ds.cloud.mask("ukis-csmask", level="l2a").shape
         (32, 32)
         """,
+    )
+    route = _forward(
+        _route,
+        "Decide the cascade's routing now, to inspect it and mask with it: :func:`xcloud.route`.",
     )
     to_zarr = _forward(
         _to_zarr, "Write a mask (or any cube) to a Zarr v3 store: :func:`xcloud.to_zarr`."

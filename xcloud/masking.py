@@ -55,7 +55,7 @@ from xcloud.reflectance import (
     spatial_dims,
 )
 
-__all__ = ["mask"]
+__all__ = ["mask", "route"]
 
 #: Bands beyond this centre wavelength are thermal (kelvin, not reflectance): never model input.
 MAX_REFLECTIVE_NM = 3000.0
@@ -216,10 +216,12 @@ def _check_keywords(
         (
             "routing",
             routing,
-            "True (the default: route with the coarse model) or False (run the fine model "
-            "everywhere)",
+            "True (the default: route with the coarse model), False (run the fine model "
+            "everywhere) or a routing Dataset from xcloud.route",
         ),
     ):
+        if name == "routing" and isinstance(v, xr.Dataset):
+            continue
         if not isinstance(v, (bool, np.bool_)):
             raise ParameterError(f"{name}={v!r}: expected {expected}")
     if precision not in PRECISIONS:
@@ -260,7 +262,7 @@ def mask(
     tta: int = 1,
     fine: str | None = None,
     route_threshold: float | None = None,
-    routing: bool = True,
+    routing: bool | xr.Dataset = True,
     ring: int = 1,
     overview_factor: int = 4,
     overview: xr.Dataset | xr.DataArray | None = None,
@@ -288,7 +290,7 @@ def mask(
     tta: int = 1,
     fine: str | None = None,
     route_threshold: float | None = None,
-    routing: bool = True,
+    routing: bool | xr.Dataset = True,
     ring: int = 1,
     overview_factor: int = 4,
     overview: xr.Dataset | xr.DataArray | None = None,
@@ -315,7 +317,7 @@ def mask(
     tta: int = 1,
     fine: str | None = None,
     route_threshold: float | None = None,
-    routing: bool = True,
+    routing: bool | xr.Dataset = True,
     ring: int = 1,
     overview_factor: int = 4,
     overview: xr.Dataset | xr.DataArray | None = None,
@@ -399,7 +401,9 @@ def mask(
         ``mask()`` reads nothing and each chunk is read once (``return_routing=True``
         decides the routing at once instead, to return it).
         ``return_routing=True`` returns ``(mask, routing)`` where ``routing`` is a Dataset of
-        the coarse class per cell, the units that ran the fine model and ``fine_fraction``.
+        the coarse class per cell, the units that ran the fine model and ``fine_fraction``
+        (what :func:`xcloud.route` returns). ``routing=`` that Dataset masks with the routing
+        it holds: nothing is routed again and the units it skips are never read.
 
     Returns
     -------
@@ -466,20 +470,27 @@ def mask(
         scaling=tuple(scaling_note(arrays[r.var], r.var, **cube_kw) for r in chosen),
     )
     routed = cjob = None
+    given = routing if isinstance(routing, xr.Dataset) else None  # a routing decided before
+    routing_on = True if given is not None else bool(routing)
     if spec.stages:
-        cjob = _cascade_job(job, spec, seg, route_threshold, routing, ring, overview_factor, device)
-        ov = _overview(
-            obj, overview, chosen, flips, order, {**cube_kw, "nodata": nodata}, routing,
+        if given is not None:
+            route_threshold = _given_threshold(given, seg, route_threshold)
+        cjob = _cascade_job(job, spec, seg, route_threshold, routing_on, ring, overview_factor,
+                            device)  # fmt: skip
+        ov = None if given is not None else _overview(
+            obj, overview, chosen, flips, order, {**cube_kw, "nodata": nodata}, routing_on,
             overview_factor,
         )  # fmt: skip
         result, routed = run_cascade(
-            x, cjob, probabilities=probabilities, overview=ov, lazy_routing=not return_routing
-        )
+            x, cjob, probabilities=probabilities, overview=ov, lazy_routing=not return_routing,
+            routing=None if given is None else _routing_of(given),
+        )  # fmt: skip
     else:
-        given = dict(return_routing=return_routing, route_threshold=route_threshold is not None,
-                     routing=not routing, ring=ring != 1, overview_factor=overview_factor != 4,
-                     overview=overview is not None, fine=fine is not None)  # fmt: skip
-        _refuse_cascade_only(spec.name, **given)
+        cascade_kw = dict(return_routing=return_routing, route_threshold=route_threshold is not None,
+                          routing=given is not None or not routing_on, ring=ring != 1,
+                          overview_factor=overview_factor != 4, overview=overview is not None,
+                          fine=fine is not None)  # fmt: skip
+        _refuse_cascade_only(spec.name, **cascade_kw)
         result = run_mask(x, job, probabilities=probabilities)
 
     out = _output(result, template, order, seg, probabilities)
@@ -499,6 +510,91 @@ def mask(
     for key in ("long_name", "flag_values", "flag_meanings", "flags_definition", "units"):
         rds.attrs.pop(key, None)
     return (out, rds) if return_routing else out
+
+
+def route(obj: xr.Dataset | xr.DataArray, model: str = "cascade", **kwargs: Any) -> xr.Dataset:
+    """Decide the cascade's routing for a cube now, to look at it and mask with it.
+
+    The coarse model classifies every cell of the overview (from the COG overviews for
+    :func:`xcloud.open_stac` cubes, else from the cube) and the cascade's rules pick the units
+    the fine stage must segment. ``xcloud.mask(obj, routing=r)`` then masks with exactly this
+    routing: nothing is routed again, and the units it skips are never read.
+
+    Parameters
+    ----------
+    obj
+        The cube, as for :func:`xcloud.mask`.
+    model
+        A cascade model (``"cascade"``).
+    **kwargs
+        :func:`xcloud.mask`'s keywords (``fine=``, ``route_threshold=``, ``ring=``, ``sensor=``,
+        ...), the same ones the mask will be made with.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``cell_class``, ``cell_probability`` and ``trusted`` per cell, ``unit_fine`` per
+        routing unit and ``fine_fraction`` per time step, with the settings in its attrs.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, xcloud
+    >>> ds = xr.Dataset({b: (("y", "x"), np.full((512, 512), v, "float32"))
+    ...                  for b, v in zip(["blue", "green", "red", "nir"], [0.05, 0.04, 0.02, 0.01])},
+    ...                 attrs={"processing:level": "L2A"})
+    >>> r = xcloud.route(ds, fine="fine")
+    >>> float(r.fine_fraction), r.attrs["xcloud_fine_stage"]
+    (0.0, 'fine')
+    >>> bool((xcloud.mask(ds, fine="fine", routing=r) == 0).all())  # calm water: all clear
+    True
+    """
+    if not get_spec(model).stages:
+        raise ParameterError(
+            f"route() decides a cascade's routing; {model!r} runs one model on every tile. Pass "
+            "model='cascade'"
+        )
+    taken = [k for k in ("return_routing", "routing") if k in kwargs]
+    if taken:
+        raise ParameterError(f"route() takes no {', '.join(f'{k}=' for k in taken)}: it routes")
+    _, routing = mask(obj, model, return_routing=True, **kwargs)
+    return routing
+
+
+def _given_threshold(given: xr.Dataset, seg: ModelSpec, route_threshold) -> float:
+    """The threshold a routing Dataset was made with; refused if it was made for another fine
+    stage, or if ``route_threshold=`` asks for another."""
+    stage = given.attrs.get("xcloud_fine_stage")
+    made = given.attrs.get("xcloud_route_threshold")
+    if stage != seg.name or made is None:
+        raise ParameterError(
+            f"routing= was made for the fine stage {stage!r}, this mask segments with "
+            f"{seg.name!r}; make it with xcloud.route(ds, fine={seg.name!r}), or pass "
+            f"fine={stage!r}"
+        )
+    if route_threshold is not None and float(route_threshold) != float(made):
+        raise ParameterError(
+            f"route_threshold={route_threshold!r} with routing= made at {made}: the routing is "
+            "decided already; drop route_threshold=, or route again with it"
+        )
+    return float(made)
+
+
+def _routing_of(given: xr.Dataset):
+    """A routing Dataset (:func:`xcloud.route`) as the core's :class:`Routing`."""
+    from xcloud.inference.cascade import Routing
+
+    need = ("cell_class", "cell_probability", "trusted", "unit_fine")
+    missing = [v for v in need if v not in given]
+    if missing or "cell_size_px" not in given.attrs or "unit_size_px" not in given.attrs:
+        raise ParameterError(
+            f"routing= lacks {missing or ['its cell_size_px / unit_size_px attributes']}; pass "
+            "the Dataset xcloud.route (or return_routing=True) gives"
+        )
+    cell_class, probability, trusted, unit_fine = (np.asarray(given[v].values) for v in need)
+    return Routing(
+        cell_class.astype(np.int8), probability, trusted.astype(bool), unit_fine.astype(bool),
+        int(given.attrs["cell_size_px"]), int(given.attrs["unit_size_px"]),
+    )  # fmt: skip
 
 
 def _cascade_job(

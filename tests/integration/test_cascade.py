@@ -279,7 +279,7 @@ def test_bad_cascade_arguments(real512):
         ({"ring": 1.5}, r"ring=1\.5: expected a whole number >= 0"),
         ({"overview_factor": 0}, r"overview_factor=0: expected a whole number >= 1"),
         ({"overview_factor": 3}, r"overview_factor=3 makes 48 px .* use one of \[1, 2, 4, 8, 16\]"),
-        ({"routing": "no"}, r"routing='no': expected True .* or False"),
+        ({"routing": "no"}, r"routing='no': expected True .*, False .* or a routing Dataset"),
     ],
 )
 def test_bad_cascade_values_name_value_range_and_fix(kwargs, expected):
@@ -361,3 +361,29 @@ def test_routing_inside_the_graph_reads_each_chunk_once(real512):
     assert not reads
     m.compute()
     assert len(reads) == x.npartitions  # overview and fine stage shared every read
+
+
+def test_route_then_mask_with_it(real512):
+    """xcloud.route decides the routing once; mask(routing=r) masks with exactly it, reads
+    nothing when called and never reads the units it skips."""
+    x = _water_and_scene(real512)
+    ds = xr.Dataset({b: (("time", "y", "x"), x[:, i]) for i, b in enumerate(S2_BANDS)},
+                    attrs={"platform": "sentinel-2a", "processing:level": "L2A"})  # fmt: skip
+    r = xcloud.route(ds, fine="fine", ring=0)
+    assert r.unit_fine.values.any() and not r.unit_fine.values.all()
+    with dask.config.set(scheduler=_raise):  # the routing is decided: mask() computes nothing
+        m = xcloud.mask(ds, fine="fine", ring=0, routing=r)
+    assert m.attrs["xcloud_route_threshold"] == r.attrs["xcloud_route_threshold"]
+    np.testing.assert_array_equal(m.values, xcloud.mask(ds, fine="fine", ring=0).values)
+    # the accessor says the same; a routing for another stage or cube is refused
+    assert ds.cloud.route(fine="fine", ring=0).equals(r)
+    with pytest.raises(ParameterError, match="fine stage 'fine'"):
+        xcloud.mask(ds, fine="ukis-csmask", routing=r)
+    with pytest.raises(ParameterError, match="route_threshold=0.9"):
+        xcloud.mask(ds, fine="fine", routing=r, route_threshold=0.9)
+    from xcloud.errors import DimensionError
+
+    with pytest.raises(DimensionError, match="route this cube"):
+        xcloud.mask(ds.isel(time=slice(0, 1)), fine="fine", ring=0, routing=r)
+    with pytest.raises(ParameterError, match="one model on every tile"):
+        xcloud.route(ds, "fine")

@@ -459,6 +459,7 @@ def run_cascade(
     probabilities: bool = False,
     overview=None,
     lazy_routing: bool = True,
+    routing: Routing | None = None,
 ):
     """Cloud-mask ``(..., band, y, x)`` reflectance with the cascade.
 
@@ -479,6 +480,9 @@ def run_cascade(
         and the fine stage together (the routing is then not returned: None). With an
         ``overview``, or ``False``, routing is decided now and the units it skips are never
         read.
+    routing
+        A :class:`Routing` decided before (for this cube and job): used as it is, nothing is
+        routed again.
 
     Returns
     -------
@@ -506,8 +510,8 @@ def run_cascade(
     xw, cy, cx = _work_blocks(x, job, spec, eager)
     kw = dict(source=xw.name, job=job, spec=spec, shape=x.shape[-2:], probabilities=probabilities,
               starts_y=np.cumsum((0,) + cy), starts_x=np.cumsum((0,) + cx))  # fmt: skip
-    routing: Routing | None = None
-    if lazy_routing and job.routing and overview is None and not eager:
+    in_graph = routing is None and lazy_routing and job.routing and overview is None
+    if in_graph and not eager:
         # 1-3 in one graph: each unit decides when the routing of its time step is known
         ov = compute_overview(xw, job.overview_factor)
         token = dask.base.tokenize(xw.name, job, probabilities, "in-graph routing")
@@ -516,7 +520,9 @@ def run_cascade(
         for li in np.ndindex(*lead_shape):
             graph.add_time_step(li)  # type: ignore[call-arg]
     else:
-        routing = _routing(xw, x.shape, job, overview)
+        if routing is None:
+            routing = _routing(xw, x.shape, job, overview)
+        _check_routing(routing, job, lead_shape, cy, cx)
         fill_codes = _FILL[routing.cell_class.astype(np.intp)]
         # 3. the pruned graph
         token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
@@ -536,6 +542,20 @@ def run_cascade(
         return out.compute(scheduler="sync"), routing
     target = x.chunks[:-3] + (((k,),) if probabilities else ()) + x.chunks[-2:]
     return (out.rechunk(target) if out.chunks != target else out), routing
+
+
+def _check_routing(routing: Routing, job: CascadeJob, lead_shape, cy, cx) -> None:
+    """Refuse a routing decided for another cube or other cells and units."""
+    want = tuple(lead_shape) + (len(cy), len(cx))
+    if routing.unit_fine.shape != want or (routing.cell, routing.unit) != (
+        job.cell,
+        job.unit_size(),
+    ):
+        raise DimensionError(
+            f"the routing has {routing.unit_fine.shape} units of {routing.unit} px and cells of "
+            f"{routing.cell} px; this cube needs {want} units of {job.unit_size()} px and cells "
+            f"of {job.cell} px: route this cube (xcloud.route) with the same settings"
+        )
 
 
 def _work_blocks(x, job: CascadeJob, spec, eager: bool):
