@@ -359,7 +359,8 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
 
         def cascade_cog():
             ov = _open(path, overview_level=1, meta=meta)  # factor 4
-            m, routing = full.cloud.mask(overview=ov, return_routing=True, **ckw)
+            routing = full.cloud.route(overview=ov, **ckw)
+            m = full.cloud.mask(routing=routing, **ckw)
             return m.values, routing
 
         (casc, routing), t_casc = _timed(cascade_cog, rc)
@@ -375,7 +376,9 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
         full = _open(path, meta=meta)
         rc = ReadCounter(full.data.name)
         (casc2, routing2), t_casc2 = _timed(
-            lambda: (lambda r: (r[0].values, r[1]))(full.cloud.mask(return_routing=True, **ckw)),
+            lambda: (lambda r: (full.cloud.mask(routing=r, **ckw).values, r))(
+                full.cloud.route(**ckw)
+            ),
             rc,
         )
         res["cascade_overview_from_cube"] = {

@@ -190,14 +190,16 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
     fine_cpu, t_cpu, _ = _time(run("fine", "cpu"), 1)
 
     def cascade_gpu():
-        m, routing = arr.cloud.mask(device=gpu, return_routing=True, **kw)
+        routing = arr.cloud.route(device=gpu, **kw)
+        m = arr.cloud.mask(device=gpu, routing=routing, **kw)
         return m.values, float(routing.fine_fraction.values)
 
     (casc, frac), t_casc, _ = _time(cascade_gpu, args.repeats)
     ov = _overview(dn, meta)
 
     def cascade_given_overview():
-        m, routing = arr.cloud.mask(device=gpu, overview=ov, return_routing=True, **kw)
+        routing = arr.cloud.route(device=gpu, overview=ov, **kw)
+        m = arr.cloud.mask(device=gpu, routing=routing, **kw)
         return m.values, float(routing.fine_fraction.values)
 
     (casc_ov, frac_ov), t_casc_ov, _ = _time(cascade_given_overview, args.repeats)

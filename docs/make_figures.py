@@ -56,7 +56,8 @@ def mosaic() -> xr.Dataset:
 
 def routing_png(path: Path = DOCS / "routing.png") -> Path:
     ds = mosaic()
-    mask, routing = ds.cloud.mask("cascade", return_routing=True)
+    routing = ds.cloud.route("cascade")
+    mask = ds.cloud.mask("cascade", routing=routing)
     fig, axs = plt.subplots(2, 1, figsize=(10, 8.4), constrained_layout=True)
     plot_routing(routing, background=ds, ax=axs[0])
     ds.cloud.plot_rgb(mask=mask, ax=axs[1], title="cascade mask over true colour")

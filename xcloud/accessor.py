@@ -44,8 +44,7 @@ class _CloudAccessor:
 
     mask = _forward(
         _mask,
-        """Cloud-mask this cube: :func:`xcloud.mask` (a ``cloud_mask`` DataArray, or
-        ``(mask, routing)`` with ``return_routing=True``).
+        """Cloud-mask this cube: :func:`xcloud.mask` (a ``cloud_mask`` DataArray).
 
         >>> import numpy as np, xarray as xr, xcloud
         >>> ds = xr.Dataset({b: (("y", "x"), np.full((32, 32), 0.04, "float32"))

@@ -91,7 +91,8 @@ def _demo(args) -> int:
     t0 = time.perf_counter()
     routing = None
     if get_spec(model).stages:  # the cascade: keep its routing for the summary
-        mask, routing = ds.cloud.mask(model, return_routing=True)
+        routing = ds.cloud.route(model)
+        mask = ds.cloud.mask(model, routing=routing)
     else:
         mask = ds.cloud.mask(model)
     store = out / "mask.zarr"

@@ -400,9 +400,9 @@ def mask(
         overview computed from a dask cube is computed inside the graph, with the routing:
         ``mask()`` reads nothing and each chunk is read once (``return_routing=True``
         decides the routing at once instead, to return it).
-        ``return_routing=True`` returns ``(mask, routing)`` where ``routing`` is a Dataset of
-        the coarse class per cell, the units that ran the fine model and ``fine_fraction``
-        (what :func:`xcloud.route` returns). ``routing=`` that Dataset masks with the routing
+        ``return_routing=True`` (deprecated: use :func:`xcloud.route`) returns ``(mask,
+        routing)`` where ``routing`` is a Dataset of the coarse class per cell, the units that
+        ran the fine model and ``fine_fraction`` (what :func:`xcloud.route` returns). ``routing=`` that Dataset masks with the routing
         it holds: nothing is routed again and the units it skips are never read.
 
     Returns
@@ -427,6 +427,12 @@ def mask(
     >>> int(m[10, 10])
     0
     """
+    if return_routing is True:
+        warn(
+            "mask(..., return_routing=True) will go: decide the routing with "
+            "r = xcloud.route(ds, ...) and mask with it, xcloud.mask(ds, ..., routing=r)",
+            FutureWarning,
+        )
     spec = get_spec(model)
     check_available(spec)
     arrays, attrs, sensor_obj, resolved = resolve_variables(
@@ -556,7 +562,9 @@ def route(obj: xr.Dataset | xr.DataArray, model: str = "cascade", **kwargs: Any)
     taken = [k for k in ("return_routing", "routing") if k in kwargs]
     if taken:
         raise ParameterError(f"route() takes no {', '.join(f'{k}=' for k in taken)}: it routes")
-    _, routing = mask(obj, model, return_routing=True, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # (return_routing is how it is made)
+        _, routing = mask(obj, model, return_routing=True, **kwargs)
     return routing
 
 

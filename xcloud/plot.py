@@ -432,7 +432,7 @@ def plot_routing(
     Parameters
     ----------
     routing
-        The routing Dataset of ``mask, routing = ds.cloud.mask(return_routing=True)``.
+        The routing Dataset of ``routing = ds.cloud.route()`` (:func:`xcloud.route`).
     background
         Drawn underneath: the reflectance Dataset (a true-colour image, see :func:`plot_rgb`)
         or the ``cloud_mask`` (see :func:`plot_mask`); None draws the grid alone.
@@ -479,7 +479,7 @@ def plot_routing(
         if var not in routing:
             raise KeyError(
                 f"plot_routing needs the routing Dataset of "
-                f"ds.cloud.mask(return_routing=True); {var!r} is missing (it has "
+                f"ds.cloud.route(); {var!r} is missing (it has "
                 f"{list(routing.data_vars)})"
             )
     if ax is None:

@@ -148,7 +148,8 @@ def test_nodata_cells_through_the_accessor(real512):
     x = real512.copy()
     x[:, :, 256:] = np.nan  # whole units of nodata: known exactly from the overview
     ds = _dataset(x, {"y": 256, "x": 256})
-    m, routing = ds.cloud.mask(fine="fine", return_routing=True, ring=0)
+    routing = ds.cloud.route(fine="fine", ring=0)
+    m = ds.cloud.mask(fine="fine", ring=0, routing=routing)
     assert (m.values[:, 256:] == 255).all()
     assert (routing.cell_class.values[:, 4:] == 3).all()
     assert routing.trusted.values[:, 4:].all()
@@ -230,7 +231,8 @@ def test_given_overview_keeps_mask_lazy(real512):
     ds = _dataset(real512, {"y": 256, "x": 256})
     ov = _dataset(compute_overview(real512, 4)[:4])
     with dask.config.set(scheduler=_raise):
-        m, routing = ds.cloud.mask(fine="fine", overview=ov, return_routing=True)
+        routing = ds.cloud.route(fine="fine", overview=ov)
+        m = ds.cloud.mask(fine="fine", routing=routing)
     assert isinstance(m.data, da.Array)
     assert float(routing.fine_fraction) == pytest.approx(routing.unit_fine.values.mean())
     assert (
@@ -246,7 +248,8 @@ def test_routing_dataset_over_time(real512):
         coords={"time": np.array(["2024-01-01", "2024-01-06"], dtype="datetime64[ns]")},
         attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
     ).chunk({"time": 1, "y": 256, "x": 256})
-    m, routing = ds.cloud.mask(fine="fine", return_routing=True)
+    routing = ds.cloud.route(fine="fine")
+    m = ds.cloud.mask(fine="fine", routing=routing)
     assert m.dims == ("time", "y", "x") and m.chunks == ((1, 1), (256, 256), (256, 256))
     assert routing.fine_fraction.dims == ("time",)
     assert routing.cell_class.shape == (2, 8, 8) and routing.unit_fine.shape == (2, 2, 2)
@@ -387,3 +390,8 @@ def test_route_then_mask_with_it(real512):
         xcloud.mask(ds.isel(time=slice(0, 1)), fine="fine", ring=0, routing=r)
     with pytest.raises(ParameterError, match="one model on every tile"):
         xcloud.route(ds, "fine")
+    # the older way still works, and says which to use
+    with pytest.warns(FutureWarning, match="xcloud.route"):
+        m_old, r_old = xcloud.mask(ds, fine="fine", ring=0, return_routing=True)
+    assert r_old.equals(r)
+    np.testing.assert_array_equal(m_old.values, m.values)

@@ -801,10 +801,10 @@ def test_cascade_reads_its_overview_from_the_cogs(stac_server):
     # the COGs' own overviews are resampled by GDAL (not an exact block mean): close, not equal
     assert np.abs(read - coarsened).mean() < 0.01 * coarsened.mean()
 
-    m, routing = xcloud.mask(ds, fine="fine", return_routing=True)
-    m_cube, routing_cube = xcloud.mask(
-        ds, fine="fine", overview=_coarsened(ds), return_routing=True
-    )
+    routing = xcloud.route(ds, fine="fine")
+    m = xcloud.mask(ds, fine="fine", routing=routing)
+    routing_cube = xcloud.route(ds, fine="fine", overview=_coarsened(ds))
+    m_cube = xcloud.mask(ds, fine="fine", routing=routing_cube)
     assert (routing.cell_class.values == routing_cube.cell_class.values).mean() >= 0.9
     assert m.dims == ("time", "y", "x") and (m.values != 255).all()
     assert (m.values == m_cube.values).mean() >= 0.99

@@ -201,7 +201,7 @@ def test_plot_routing_over_mask_keeps_image_extent_and_selects_time():
     assert ax.get_xlim() == pytest.approx((0.0, 80.0))
     assert len(ax.get_images()) == 2
     assert len([p for p in ax.patches if p.get_hatch()]) == 2
-    with pytest.raises(KeyError, match="return_routing"):
+    with pytest.raises(KeyError, match=r"ds.cloud.route\(\)"):
         plot_routing(xr.Dataset())
 
 
