@@ -712,10 +712,19 @@ def _route_step(blocks: list, job: CascadeJob, starts_y, starts_x, lead: int):
     return r.unit_fine[sel], _FILL[r.cell_class[sel].astype(np.intp)]
 
 
+def _halo(block: np.ndarray, dy: int, dx: int, h: int) -> np.ndarray:
+    """The ``h`` px of a neighbour's block next to the unit it is at ``(dy, dx)`` from."""
+    ys = (-h, 0) if dy < 0 else (0, h) if dy > 0 else (0, 0)
+    xs = (-h, 0) if dx < 0 else (0, h) if dx > 0 else (0, 0)
+    return _take(block, *ys, *xs)
+
+
 def _in_graph_a(decided, core, *nbrs, j, i, h, y0, x0, **meta):
     """Stage A of a unit whose routing is known only at compute time: None if it is skipped,
     else :func:`_fine_unit_a` with the halos of the neighbours that also run the fine stage
-    (a corner only when both units between run it), as the pruned graph wires them."""
+    (a corner only when both units between run it), as the pruned graph wires them. ``nbrs``
+    are the neighbours' whole input blocks (None outside the image): they are read anyway,
+    for the overview, so slicing them here saves eight tasks per unit."""
     fine = decided[0]
     if not fine[j, i]:
         return None
@@ -724,7 +733,7 @@ def _in_graph_a(decided, core, *nbrs, j, i, h, y0, x0, **meta):
         ok = v is not None and fine[j + dy, i + dx]
         if ok and dy and dx:
             ok = bool(fine[j + dy, i] and fine[j, i + dx])
-        use.append(v if ok else None)
+        use.append(_halo(v, dy, dx, h) if ok else None)
     origin = (int(y0 - h * (use[0] is not None)), int(x0 - h * (use[2] is not None)))
     return _fine_unit_a(core, *use, h=h, origin=origin, **meta)
 
@@ -750,7 +759,7 @@ class _RoutedInGraph(_PrunedGraph):
     overview: str = ""  # the overview's dask name, in the same blocks as the input
 
     def add_time_step(self, li: tuple[int, ...]) -> None:  # type: ignore[override]
-        name_s, name_a, name_out = self.names
+        _, name_a, name_out = self.names
         ny, nx = len(self.starts_y) - 1, len(self.starts_x) - 1
         route_key = (f"{name_out}-route",) + li
         blocks = [[(self.overview,) + li + (0, j, i) for i in range(nx)] for j in range(ny)]
@@ -767,16 +776,9 @@ class _RoutedInGraph(_PrunedGraph):
                 stage_a: list = []
                 for dy, dx in _NEIGHBOURS:
                     jj, ii = j + dy, i + dx
-                    if not (0 <= jj < ny and 0 <= ii < nx):
-                        halos.append(None)
-                        stage_a.append(None)
-                        continue
-                    ys = (-h, 0) if dy < 0 else (0, h) if dy > 0 else (0, 0)
-                    xs = (-h, 0) if dx < 0 else (0, h) if dx > 0 else (0, 0)
-                    key = (name_s,) + li + (j, i, dy, dx)
-                    self.dsk[key] = (_take, src + (jj, ii), *ys, *xs)
-                    halos.append(key)
-                    stage_a.append((name_a,) + li + (jj, ii))
+                    inside = 0 <= jj < ny and 0 <= ii < nx
+                    halos.append(src + (jj, ii) if inside else None)
+                    stage_a.append((name_a,) + li + (jj, ii) if inside else None)
                 y0, y1, x0, x1 = self._bounds(j, i)
                 self.dsk[(name_a,) + li + (j, i)] = (
                     partial(_in_graph_a, j=j, i=i, h=h, y0=y0, x0=x0, a_kw=self.a_kw,
