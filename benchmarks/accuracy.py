@@ -299,6 +299,60 @@ def cross_validate(models: list[str], k: int = 5) -> dict:
     return out
 
 
+#: Equal-width probability bins of the calibration table.
+CALIBRATION_BINS = 10
+
+
+def calibration(models: list[str], k: int = 5) -> dict:
+    """Expected calibration error (ECE) per class, source and fold (``docs/cv-protocol.md``'s
+    folds): pixels are binned by the model's probability of the class (cloud: cloud + thin
+    cloud; shadow: L8 Biome only), and ECE is the pixel-weighted mean gap between each bin's
+    mean probability and the share of its pixels the labels give that class."""
+    from xcloud.train.splits import cv_folds
+
+    chips = [(s, g, c) for s, g, c in all_chips() if s != "clear"]
+    folds = cv_folds([(s, g, c.name, int(c.valid.sum())) for s, g, c in chips], k)
+    edges = np.linspace(0, 1, CALIBRATION_BINS + 1)
+    out: dict = {"bins": CALIBRATION_BINS, "models": {}}
+    for model in models:
+        if model == FLOOR:
+            continue
+        name = model.partition("@")[0]
+        acc: dict = {}  # (source, class, fold) -> [n, sum p, sum truth] per bin
+        for src, _, chip in chips:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = chip.ds.cloud.mask(name, sensor=chip.sensor, probabilities=True).compute()
+            classes = list(p["class"].values)
+            probs = np.asarray(p.values, np.float64)
+            targets = {"cloud": (["cloud", "thin_cloud"], chip.cloud)}
+            if chip.shadow is not None:
+                targets["shadow"] = (["cloud_shadow"], chip.shadow)
+            for cls, (names, truth) in targets.items():
+                q = sum(probs[classes.index(n)] for n in names if n in classes)
+                ok = chip.valid & np.isfinite(q)
+                b = np.clip(np.digitize(q[ok], edges) - 1, 0, CALIBRATION_BINS - 1)
+                key = (src, cls, folds[chip.name])
+                cell = acc.setdefault(key, np.zeros((3, CALIBRATION_BINS)))
+                cell[0] += np.bincount(b, minlength=CALIBRATION_BINS)
+                cell[1] += np.bincount(b, weights=q[ok], minlength=CALIBRATION_BINS)
+                t = truth[ok].astype(float)
+                cell[2] += np.bincount(b, weights=t, minlength=CALIBRATION_BINS)
+        res: dict = {}
+        for (src, cls, f), (n, sp, st) in sorted(acc.items()):
+            u = n > 0
+            ece = float(np.sum(n[u] / n.sum() * np.abs(sp[u] / n[u] - st[u] / n[u])))
+            res.setdefault(f"{src}:{cls}", {"folds": {}})["folds"][f] = ece
+        for r in res.values():
+            vals = np.array(list(r["folds"].values()))
+            r["mean"], r["min"], r["max"] = float(vals.mean()), float(vals.min()), float(vals.max())
+        out["models"][model] = res
+        print(f"  {model}: " + "; ".join(
+            f"{key} ECE {r['mean']:.3f} ({r['min']:.3f}-{r['max']:.3f})" for key, r in res.items()
+        ), flush=True)  # fmt: skip
+    return out
+
+
 def cv_table(cv: dict) -> str:
     head = (
         f"{'model':<13} {'On Cloud N F1':>18} {'L8 Biome F1':>18} {'mean':>6} "
@@ -486,8 +540,21 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--out", help="JSON file name in benchmarks/results (default: accuracy[_cv].json)"
     )
+    p.add_argument(
+        "--calibration",
+        action="store_true",
+        help="expected calibration error per class on the CV folds (calibration_cv.json)",
+    )
     args = p.parse_args(argv)
     models = args.models.split(",") if args.models else [*list_models(), FLOOR]
+    if args.calibration:
+        cal = calibration(models, args.folds)
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / (args.out or "calibration_cv.json")
+        payload = {"benchmark": "calibration_cv", "machine": machine_info(), **cal}
+        path.write_text(json.dumps(payload, indent=1))
+        print(f"wrote {path}")
+        return cal
     if args.cv:
         cv = cross_validate(models, args.folds)
         print()
