@@ -395,3 +395,15 @@ def test_route_then_mask_with_it(real512):
         m_old, r_old = xcloud.mask(ds, fine="fine", ring=0, return_routing=True)
     assert r_old.equals(r)
     np.testing.assert_array_equal(m_old.values, m.values)
+
+
+def test_when_no_unit_can_be_skipped_the_cascade_runs_fine_itself(real512):
+    """A routing that sends every unit to the fine stage is run as the fine model's own graph
+    (whole chunks, no per-unit tasks): the same mask, for what fine costs."""
+    ds = _dataset(real512, {"y": 256, "x": 256})
+    r = ds.cloud.route(fine="fine")
+    assert r.unit_fine.values.all()  # broken cloud everywhere on this chip
+    m = ds.cloud.mask(fine="fine", routing=r)
+    fine = ds.cloud.mask("fine")
+    assert "cascade" not in m.data.name and m.data.name.startswith("xcloud-fine")
+    np.testing.assert_array_equal(m.values, fine.values)

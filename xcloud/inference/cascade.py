@@ -40,6 +40,7 @@ from xcloud.inference.core import (
     numpy_blocks,
     predict_tiles,
     regular_chunks,
+    run_mask,
     work_chunks,
 )
 from xcloud.models import CELL_OVERVIEW_PX, CLASSES, NODATA, ROUTE_CLASSES, get_spec
@@ -523,6 +524,10 @@ def run_cascade(
         if routing is None:
             routing = _routing(xw, x.shape, job, overview)
         _check_routing(routing, job, lead_shape, cy, cx)
+        if job.routing and routing.unit_fine.all():
+            # nothing to skip: the fine model's own graph (whole chunks, not one task per unit)
+            # gives the same mask for less (benchmarks/cascade.py, "routing decided first")
+            return run_mask(x, job.fine, probabilities=probabilities), routing
         fill_codes = _FILL[routing.cell_class.astype(np.intp)]
         # 3. the pruned graph
         token = dask.base.tokenize(xw.name, job, probabilities, routing.unit_fine, fill_codes)
