@@ -329,7 +329,7 @@ def _register() -> None:
                 card=_FINE_CARD,
                 unavailable=_FINE_PROBLEM,
             ),
-            aliases=(FINE_WEIGHTS.removesuffix(".safetensors"),),  # its weights tag: fine.v20
+            aliases=(FINE_WEIGHTS.removesuffix(".safetensors"),),  # the weights' tag
         )
     if "fine" in _REGISTRY and (WEIGHTS_DIR / COARSE_WEIGHTS).exists():
         fine = _REGISTRY["fine"]
