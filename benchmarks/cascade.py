@@ -326,7 +326,7 @@ def _ceilings_report(rows: list[dict]) -> str:
 def run_mosaic(name: str, args, workdir: Path) -> dict:
     import dask
 
-    import xcloud  # noqa: F401
+    import xcloud
 
     img, lab, note = build(name)
     meta = L8 if name == "l8scene" else S2
@@ -336,11 +336,10 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
     mpx = h * w / 1e6
     block_bytes = img.shape[0] * 256 * 256 * 2
     kw = dict(meta["kw"], device="cpu")
-    ckw = dict(kw, fine="fine")  # routing against the stage it was trained for, side by side
-    if args.threshold is not None:
-        ckw["route_threshold"] = args.threshold
-    if args.ring is not None:
-        ckw["ring"] = args.ring
+    # routing against the stage it was trained for, side by side
+    opts = {k: v for k, v in (("route_threshold", args.threshold), ("ring", args.ring))
+            if v is not None}  # fmt: skip
+    ckw = dict(kw, fine="fine", cascade=xcloud.CascadeOptions(**opts))
     res: dict = {"mosaic": name, "shape": [h, w], "megapixels": mpx, "note": note}
 
     with dask.config.set(scheduler="threads", num_workers=args.threads):
@@ -359,7 +358,8 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
 
         def cascade_cog():
             ov = _open(path, overview_level=1, meta=meta)  # factor 4
-            routing = full.cloud.route(overview=ov, **ckw)
+            with_ov = xcloud.CascadeOptions(**opts, overview=ov)
+            routing = full.cloud.route(**{**ckw, "cascade": with_ov})
             m = full.cloud.mask(routing=routing, **ckw)
             return m.values, routing
 

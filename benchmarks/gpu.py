@@ -198,7 +198,7 @@ def inference(name: str, dn: np.ndarray, meta: dict, args) -> dict:
     ov = _overview(dn, meta)
 
     def cascade_given_overview():
-        routing = arr.cloud.route(device=gpu, overview=ov, **kw)
+        routing = arr.cloud.route(device=gpu, cascade=xcloud.CascadeOptions(overview=ov), **kw)
         m = arr.cloud.mask(device=gpu, routing=routing, **kw)
         return m.values, float(routing.fine_fraction.values)
 

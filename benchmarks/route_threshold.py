@@ -58,7 +58,11 @@ def scenes():
 
 def cell_counts(ds, sensor, fine: str, thresholds) -> dict:
     """Valid pixels, and per threshold the trusted pixels and those the stage disagrees on."""
-    r = ds.cloud.route("cascade", fine=fine, route_threshold=0.0, sensor=sensor)
+    import xcloud
+
+    r = ds.cloud.route(
+        "cascade", fine=fine, cascade=xcloud.CascadeOptions(route_threshold=0.0), sensor=sensor
+    )
     ref = np.asarray(ds.cloud.mask(fine, sensor=sensor).values)
     cls, prob = r["cell_class"].values, r["cell_probability"].values
     trusted0 = r["trusted"].values & (cls <= 1)  # all-valid cells the router calls uniform

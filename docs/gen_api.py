@@ -21,7 +21,13 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "Masking",
         "`import xcloud` registers the `cloud` accessor on every `xr.Dataset` and `xr.DataArray`.",
-        ["xcloud.mask", "xcloud.route", "xcloud.to_zarr", "xcloud.io.zarr.store_exists"],
+        [
+            "xcloud.mask",
+            "xcloud.CascadeOptions",
+            "xcloud.route",
+            "xcloud.to_zarr",
+            "xcloud.io.zarr.store_exists",
+        ],
     ),
     (
         "The `cloud` accessor",

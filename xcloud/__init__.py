@@ -15,10 +15,11 @@ from xcloud.io.pipeline import mask_to_zarr  # noqa: E402
 from xcloud.io.publish import to_stac  # noqa: E402  (pystac imported on call)
 from xcloud.io.stac import open_stac  # noqa: E402  (pystac-client / odc-stac imported on call)
 from xcloud.io.zarr import to_zarr  # noqa: E402
-from xcloud.masking import mask, route  # noqa: E402
+from xcloud.masking import CascadeOptions, mask, route  # noqa: E402
 from xcloud.models import list_models  # noqa: E402
 
 __all__ = [
+    "CascadeOptions",
     "XCloudError",
     "__version__",
     "composite",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -55,7 +56,7 @@ from xcloud.reflectance import (
     spatial_dims,
 )
 
-__all__ = ["mask", "route"]
+__all__ = ["mask", "route", "CascadeOptions"]
 
 #: Bands beyond this centre wavelength are thermal (kelvin, not reflectance): never model input.
 MAX_REFLECTIVE_NM = 3000.0
@@ -261,11 +262,8 @@ def mask(
     thresholds: Mapping[str, float] | None = None,
     tta: int = 1,
     fine: str | None = None,
-    route_threshold: float | None = None,
+    cascade: CascadeOptions | None = None,
     routing: bool | xr.Dataset = True,
-    ring: int = 1,
-    overview_factor: int = 4,
-    overview: xr.Dataset | xr.DataArray | None = None,
     return_routing: Literal[False] = False,
 ) -> xr.DataArray: ...
 
@@ -289,11 +287,8 @@ def mask(
     thresholds: Mapping[str, float] | None = None,
     tta: int = 1,
     fine: str | None = None,
-    route_threshold: float | None = None,
+    cascade: CascadeOptions | None = None,
     routing: bool | xr.Dataset = True,
-    ring: int = 1,
-    overview_factor: int = 4,
-    overview: xr.Dataset | xr.DataArray | None = None,
     return_routing: Literal[True],
 ) -> tuple[xr.DataArray, xr.Dataset]: ...
 
@@ -316,11 +311,8 @@ def mask(
     thresholds: Mapping[str, float] | None = None,
     tta: int = 1,
     fine: str | None = None,
-    route_threshold: float | None = None,
+    cascade: CascadeOptions | None = None,
     routing: bool | xr.Dataset = True,
-    ring: int = 1,
-    overview_factor: int = 4,
-    overview: xr.Dataset | xr.DataArray | None = None,
     return_routing: bool = False,
 ) -> xr.DataArray | tuple[xr.DataArray, xr.Dataset]:
     """Cloud-mask a datacube.
@@ -382,28 +374,19 @@ def mask(
         after the router that can run on this data, ``ukis-csmask`` (the most accurate mask
         xcloud can make, see the README) when the data has blue, green, red and nir, else
         xcloud's own ``fine`` (with a warning saying why).
-    route_threshold, routing, ring, overview_factor, overview, return_routing
-        Cascade only (``model="cascade"``, see :mod:`xcloud.inference.cascade`). A coarse
-        cell is filled without running the fine model when the coarse model is at least
-        ``route_threshold`` sure it is cloudless or overcast (between 0 and 1; default: the
-        value chosen on validation data, in the model card). ``routing=False`` (or
-        ``route_threshold=1``) runs the fine stage everywhere (bit for bit the same as
-        ``model=fine``).
-        ``ring`` units around each fine unit also run the fine model; a unit is one tile
-        stride of the fine stage on a CPU (256 px for ``fine``, 448 px for ukis-csmask, whose
-        224 px stride the router's 64 px cells do not tile) and at least 512 px on a CUDA
-        device (:data:`CUDA_UNIT_PX`).
-        The overview (block mean by ``overview_factor``) is computed from ``obj`` unless
-        given as ``overview`` (same bands, on the grid coarsened by ``overview_factor``; for
-        data from :func:`xcloud.open_stac` it is read from the COG overviews, and routing
-        is decided when ``mask()`` is called, so that skipped units are never read). An
-        overview computed from a dask cube is computed inside the graph, with the routing:
-        ``mask()`` reads nothing and each chunk is read once (``return_routing=True``
-        decides the routing at once instead, to return it).
+    cascade
+        Cascade only: how it routes, a :class:`CascadeOptions` (the router's threshold, the
+        safety ring, the overview and its factor); default ``CascadeOptions()``.
+    routing, return_routing
+        Cascade only. ``routing=False`` runs the fine stage everywhere (bit for bit the same
+        as the fine model alone); ``routing=`` a Dataset from :func:`xcloud.route` masks with
+        that routing: nothing is routed again and the units it skips are never read. By
+        default the cascade routes: with COG overviews (:func:`xcloud.open_stac` cubes) or a
+        given overview the routing is decided when ``mask()`` is called, so that skipped units
+        are never read; an overview computed from a dask cube is computed inside the graph,
+        with the routing, so ``mask()`` reads nothing and each chunk is read once.
         ``return_routing=True`` (deprecated: use :func:`xcloud.route`) returns ``(mask,
-        routing)`` where ``routing`` is a Dataset of the coarse class per cell, the units that
-        ran the fine model and ``fine_fraction`` (what :func:`xcloud.route` returns). ``routing=`` that Dataset masks with the routing
-        it holds: nothing is routed again and the units it skips are never read.
+        routing)``.
 
     Returns
     -------
@@ -479,22 +462,21 @@ def mask(
     given = routing if isinstance(routing, xr.Dataset) else None  # a routing decided before
     routing_on = True if given is not None else bool(routing)
     if spec.stages:
+        opts = _checked_options(cascade)
         if given is not None:
-            route_threshold = _given_threshold(given, seg, route_threshold)
-        cjob = _cascade_job(job, spec, seg, route_threshold, routing_on, ring, overview_factor,
-                            device)  # fmt: skip
+            opts = replace(opts, route_threshold=_given_threshold(given, seg, opts.route_threshold))
+        cjob = _cascade_job(job, spec, seg, opts, routing_on, device)
         ov = None if given is not None else _overview(
-            obj, overview, chosen, flips, order, {**cube_kw, "nodata": nodata}, routing_on,
-            overview_factor,
+            obj, opts.overview, chosen, flips, order, {**cube_kw, "nodata": nodata}, routing_on,
+            opts.overview_factor,
         )  # fmt: skip
         result, routed = run_cascade(
             x, cjob, probabilities=probabilities, overview=ov, lazy_routing=not return_routing,
             routing=None if given is None else _routing_of(given),
         )  # fmt: skip
     else:
-        cascade_kw = dict(return_routing=return_routing, route_threshold=route_threshold is not None,
-                          routing=given is not None or not routing_on, ring=ring != 1,
-                          overview_factor=overview_factor != 4, overview=overview is not None,
+        cascade_kw = dict(return_routing=return_routing, cascade=cascade is not None,
+                          routing=given is not None or not routing_on,
                           fine=fine is not None)  # fmt: skip
         _refuse_cascade_only(spec.name, **cascade_kw)
         result = run_mask(x, job, probabilities=probabilities)
@@ -533,8 +515,8 @@ def route(obj: xr.Dataset | xr.DataArray, model: str = "cascade", **kwargs: Any)
     model
         A cascade model (``"cascade"``).
     **kwargs
-        :func:`xcloud.mask`'s keywords (``fine=``, ``route_threshold=``, ``ring=``, ``sensor=``,
-        ...), the same ones the mask will be made with.
+        :func:`xcloud.mask`'s keywords (``fine=``, ``cascade=CascadeOptions(...)``,
+        ``sensor=``, ...), the same ones the mask will be made with.
 
     Returns
     -------
@@ -582,7 +564,7 @@ def _given_threshold(given: xr.Dataset, seg: ModelSpec, route_threshold) -> floa
     if route_threshold is not None and float(route_threshold) != float(made):
         raise ParameterError(
             f"route_threshold={route_threshold!r} with routing= made at {made}: the routing is "
-            "decided already; drop route_threshold=, or route again with it"
+            "decided already; drop it from CascadeOptions, or route again with it"
         )
     return float(made)
 
@@ -605,22 +587,69 @@ def _routing_of(given: xr.Dataset):
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class CascadeOptions:
+    """How the cascade routes (``xcloud.mask(ds, cascade=CascadeOptions(...))``).
+
+    Attributes
+    ----------
+    route_threshold
+        A coarse cell is filled without running the fine stage when the coarse model is at
+        least this sure (between 0 and 1) that it is cloudless or overcast; 1 routes nothing.
+        None: the value chosen on validation data for the fine stage
+        (:func:`xcloud.models.builtin.route_threshold_for`).
+    ring
+        Routing units around each unit with a doubtful cell that also run the fine stage: a
+        margin for clouds the coarse model missed. A unit is one tile stride of the fine stage
+        on a CPU (256 px for ``fine``, 448 px for ukis-csmask, whose 224 px stride the router's
+        64 px cells do not tile) and at least 512 px on a CUDA device (:data:`CUDA_UNIT_PX`).
+    overview_factor
+        Block-averaging factor of the overview the router sees (it was trained at 4).
+    overview
+        The overview itself (same band variables, on the grid coarsened by
+        ``overview_factor``), instead of computing it from the cube; :func:`xcloud.open_stac`
+        cubes read it from their COG overviews without being asked.
+
+    Examples
+    --------
+    >>> CascadeOptions(ring=0)
+    CascadeOptions(route_threshold=None, ring=0, overview_factor=4)
+    """
+
+    route_threshold: float | None = None
+    ring: int = 1
+    overview_factor: int = 4
+    overview: xr.Dataset | xr.DataArray | None = field(default=None, repr=False, compare=False)
+
+
+def _checked_options(cascade) -> CascadeOptions:
+    if cascade is None:
+        return CascadeOptions()
+    if not isinstance(cascade, CascadeOptions):
+        raise ParameterError(
+            f"cascade={cascade!r}: expected xcloud.CascadeOptions(...), e.g. "
+            "cascade=xcloud.CascadeOptions(ring=0)"
+        )
+    return cascade
+
+
 def _cascade_job(
-    job: MaskJob, spec: ModelSpec, seg: ModelSpec, route_threshold, routing: bool, ring,
-    overview_factor, device: str,
+    job: MaskJob, spec: ModelSpec, seg: ModelSpec, opts: CascadeOptions, routing: bool,
+    device: str,
 ) -> CascadeJob:  # fmt: skip
     """The cascade's settings around the fine stage's ``job``."""
-    if not routing and route_threshold is not None and route_threshold != 1:
+    thr = opts.route_threshold
+    if not routing and thr is not None and thr != 1:
         raise ParameterError(
-            f"route_threshold={route_threshold!r} with routing=False: without routing no "
-            "cell is trusted, so the threshold would be ignored; drop one of the two"
+            f"route_threshold={thr!r} with routing=False: without routing no cell is trusted, "
+            "so the threshold would be ignored; drop one of the two"
         )
     return CascadeJob(
         job,
-        route_threshold=1.0 if not routing else route_threshold,  # None: the stage's default
-        ring=ring,
-        overview_factor=overview_factor,
-        unit=_cascade_unit(resolve_device(device), seg.stride, overview_factor),
+        route_threshold=1.0 if not routing else thr,  # None: the stage's default
+        ring=opts.ring,
+        overview_factor=opts.overview_factor,
+        unit=_cascade_unit(resolve_device(device), seg.stride, opts.overview_factor),
     )
 
 

@@ -55,7 +55,9 @@ def test_routing_off_equals_fine_bit_for_bit(real512, chunks):
     fine = ds.cloud.mask("fine").values
     off = ds.cloud.mask("cascade", fine="fine", routing=False).values
     np.testing.assert_array_equal(off, fine)
-    thr1 = ds.cloud.mask("cascade", fine="fine", route_threshold=1.0).values
+    thr1 = ds.cloud.mask(
+        "cascade", fine="fine", cascade=xcloud.CascadeOptions(route_threshold=1.0)
+    ).values
     np.testing.assert_array_equal(thr1, fine)
     assert set(np.unique(fine)) - {0, 1, 2, 3} == set()  # a real mask, not all nodata
 
@@ -148,13 +150,13 @@ def test_nodata_cells_through_the_accessor(real512):
     x = real512.copy()
     x[:, :, 256:] = np.nan  # whole units of nodata: known exactly from the overview
     ds = _dataset(x, {"y": 256, "x": 256})
-    routing = ds.cloud.route(fine="fine", ring=0)
-    m = ds.cloud.mask(fine="fine", ring=0, routing=routing)
+    routing = ds.cloud.route(fine="fine", cascade=xcloud.CascadeOptions(ring=0))
+    m = ds.cloud.mask(fine="fine", routing=routing)
     assert (m.values[:, 256:] == 255).all()
     assert (routing.cell_class.values[:, 4:] == 3).all()
     assert routing.trusted.values[:, 4:].all()
     assert not routing.unit_fine.values[:, 1].any()
-    p = ds.cloud.mask(fine="fine", probabilities=True, ring=0).values
+    p = ds.cloud.mask(fine="fine", probabilities=True, cascade=xcloud.CascadeOptions(ring=0)).values
     assert np.isnan(p[:, :, 256:]).all()
     np.testing.assert_allclose(p[:, :, :256].astype(np.float32).sum(axis=0), 1.0, atol=2e-3)
 
@@ -231,7 +233,7 @@ def test_given_overview_keeps_mask_lazy(real512):
     ds = _dataset(real512, {"y": 256, "x": 256})
     ov = _dataset(compute_overview(real512, 4)[:4])
     with dask.config.set(scheduler=_raise):
-        routing = ds.cloud.route(fine="fine", overview=ov)
+        routing = ds.cloud.route(fine="fine", cascade=xcloud.CascadeOptions(overview=ov))
         m = ds.cloud.mask(fine="fine", routing=routing)
     assert isinstance(m.data, da.Array)
     assert float(routing.fine_fraction) == pytest.approx(routing.unit_fine.values.mean())
@@ -259,15 +261,17 @@ def test_bad_cascade_arguments(real512):
     ds = _dataset(real512)
     with pytest.raises(ValueError, match="return_routing= only apply to a cascade model"):
         ds.cloud.mask("fine", return_routing=True)
-    with pytest.raises(ValueError, match="route_threshold=, ring= only apply"):
-        ds.cloud.mask("fine", route_threshold=0.7, ring=0)
+    with pytest.raises(ValueError, match="cascade= only apply"):
+        ds.cloud.mask("fine", cascade=xcloud.CascadeOptions(route_threshold=0.7, ring=0))
     with pytest.raises(ValueError, match="overview_factor"):
-        ds.cloud.mask(fine="fine", overview_factor=3)
+        ds.cloud.mask(fine="fine", cascade=xcloud.CascadeOptions(overview_factor=3))
     bad = _dataset(compute_overview(real512, 8)[:4])
     with pytest.raises(ValueError, match="factor 4"):
-        ds.cloud.mask(fine="fine", overview=bad)
+        ds.cloud.mask(fine="fine", cascade=xcloud.CascadeOptions(overview=bad))
     with pytest.raises(xcloud.XCloudError, match="lacks the variables"):
-        ds.cloud.mask(fine="fine", overview=bad.drop_vars("B08"))
+        ds.cloud.mask(fine="fine", cascade=xcloud.CascadeOptions(overview=bad.drop_vars("B08")))
+    with pytest.raises(ParameterError, match="expected xcloud.CascadeOptions"):
+        ds.cloud.mask(fine="fine", cascade={"ring": 0})
 
 
 @pytest.mark.parametrize(
@@ -293,8 +297,9 @@ def test_bad_cascade_values_name_value_range_and_fix(kwargs, expected):
         {b: (("y", "x"), unread) for b in S2_BANDS},
         attrs={"platform": "sentinel-2a", "processing:level": "L2A"},
     )
+    routing = kwargs.pop("routing", True)
     with pytest.raises(ParameterError, match=expected) as e:
-        ds.cloud.mask(fine="fine", **kwargs)
+        ds.cloud.mask(fine="fine", routing=routing, cascade=xcloud.CascadeOptions(**kwargs))
     assert isinstance(e.value, ValueError)  # and catchable as the builtin
 
 
@@ -302,9 +307,13 @@ def test_routing_accepts_numpy_bool_and_threshold_bounds(real512):
     ds = _dataset(real512)
     fine = ds.cloud.mask("fine").values
     assert (ds.cloud.mask(fine="fine", routing=np.bool_(False)).values == fine).all()
-    assert (ds.cloud.mask(fine="fine", route_threshold=1).values == fine).all()  # 1: routing off
+    off = xcloud.CascadeOptions(route_threshold=1)  # 1: routing off
+    assert (ds.cloud.mask(fine="fine", cascade=off).values == fine).all()
     assert (
-        ds.cloud.mask(fine="fine", route_threshold=np.float32(0.0)).shape == fine.shape
+        ds.cloud.mask(
+            fine="fine", cascade=xcloud.CascadeOptions(route_threshold=np.float32(0.0))
+        ).shape
+        == fine.shape
     )  # trusts any sure class
 
 
@@ -314,7 +323,7 @@ def test_routing_off_reads_no_overview(real512):
     ov = _dataset(compute_overview(real512, 4)[:4], {"y": 64, "x": 64})
     ov = ov.map(lambda v: v.copy(data=v.data.map_blocks(_explode, dtype=v.dtype)))
     off = ds.cloud.mask(
-        fine="fine", routing=False, overview=ov
+        fine="fine", routing=False, cascade=xcloud.CascadeOptions(overview=ov)
     ).values  # would raise ReadError if read
     np.testing.assert_array_equal(off, ds.cloud.mask("fine").values)
 
@@ -358,7 +367,7 @@ def test_routing_inside_the_graph_reads_each_chunk_once(real512):
         m = xcloud.mask(
             xr.Dataset({b: (("time", "y", "x"), x[:, i]) for i, b in enumerate(S2_BANDS)},
                        attrs={"platform": "sentinel-2a", "processing:level": "L2A"}),
-            "cascade", fine="fine", ring=0,
+            "cascade", fine="fine", cascade=xcloud.CascadeOptions(ring=0),
         )  # fmt: skip
     assert "xcloud_route_threshold" in m.attrs
     assert not reads
@@ -372,27 +381,31 @@ def test_route_then_mask_with_it(real512):
     x = _water_and_scene(real512)
     ds = xr.Dataset({b: (("time", "y", "x"), x[:, i]) for i, b in enumerate(S2_BANDS)},
                     attrs={"platform": "sentinel-2a", "processing:level": "L2A"})  # fmt: skip
-    r = xcloud.route(ds, fine="fine", ring=0)
+    r = xcloud.route(ds, fine="fine", cascade=xcloud.CascadeOptions(ring=0))
     assert r.unit_fine.values.any() and not r.unit_fine.values.all()
     with dask.config.set(scheduler=_raise):  # the routing is decided: mask() computes nothing
-        m = xcloud.mask(ds, fine="fine", ring=0, routing=r)
+        m = xcloud.mask(ds, fine="fine", routing=r)
     assert m.attrs["xcloud_route_threshold"] == r.attrs["xcloud_route_threshold"]
-    np.testing.assert_array_equal(m.values, xcloud.mask(ds, fine="fine", ring=0).values)
+    np.testing.assert_array_equal(
+        m.values, xcloud.mask(ds, fine="fine", cascade=xcloud.CascadeOptions(ring=0)).values
+    )
     # the accessor says the same; a routing for another stage or cube is refused
-    assert ds.cloud.route(fine="fine", ring=0).equals(r)
+    assert ds.cloud.route(fine="fine", cascade=xcloud.CascadeOptions(ring=0)).equals(r)
     with pytest.raises(ParameterError, match="fine stage 'fine'"):
         xcloud.mask(ds, fine="ukis-csmask", routing=r)
     with pytest.raises(ParameterError, match="route_threshold=0.9"):
-        xcloud.mask(ds, fine="fine", routing=r, route_threshold=0.9)
+        xcloud.mask(ds, fine="fine", routing=r, cascade=xcloud.CascadeOptions(route_threshold=0.9))
     from xcloud.errors import DimensionError
 
     with pytest.raises(DimensionError, match="route this cube"):
-        xcloud.mask(ds.isel(time=slice(0, 1)), fine="fine", ring=0, routing=r)
+        xcloud.mask(ds.isel(time=slice(0, 1)), fine="fine", routing=r)
     with pytest.raises(ParameterError, match="one model on every tile"):
         xcloud.route(ds, "fine")
     # the older way still works, and says which to use
     with pytest.warns(FutureWarning, match="xcloud.route"):
-        m_old, r_old = xcloud.mask(ds, fine="fine", ring=0, return_routing=True)
+        m_old, r_old = xcloud.mask(
+            ds, fine="fine", cascade=xcloud.CascadeOptions(ring=0), return_routing=True
+        )
     assert r_old.equals(r)
     np.testing.assert_array_equal(m_old.values, m.values)
 

@@ -803,7 +803,9 @@ def test_cascade_reads_its_overview_from_the_cogs(stac_server):
 
     routing = xcloud.route(ds, fine="fine")
     m = xcloud.mask(ds, fine="fine", routing=routing)
-    routing_cube = xcloud.route(ds, fine="fine", overview=_coarsened(ds))
+    routing_cube = xcloud.route(
+        ds, fine="fine", cascade=xcloud.CascadeOptions(overview=_coarsened(ds))
+    )
     m_cube = xcloud.mask(ds, fine="fine", routing=routing_cube)
     assert (routing.cell_class.values == routing_cube.cell_class.values).mean() >= 0.9
     assert m.dims == ("time", "y", "x") and (m.values != 255).all()

@@ -260,9 +260,17 @@ def test_resume_refuses_other_input_of_the_same_shape(tmp_path):
 
 def test_resume_refuses_another_route_threshold(tmp_path):
     path = tmp_path / "m.zarr"
-    _half_written(path, _cube(), model="cascade", mask_kw={"route_threshold": 0.6})
+    _half_written(
+        path,
+        _cube(),
+        model="cascade",
+        mask_kw={"cascade": xcloud.CascadeOptions(route_threshold=0.6)},
+    )
     with pytest.raises(ModelMismatchError, match="xcloud_route_threshold"):
-        _write(_cube(), path, model="cascade", resume=True, mask_kw={"route_threshold": 0.9})
+        _write(
+            _cube(), path, model="cascade", resume=True,
+            mask_kw={"cascade": xcloud.CascadeOptions(route_threshold=0.9)},
+        )  # fmt: skip
 
 
 def test_resume_of_a_garbage_store_names_the_problem(tmp_path):

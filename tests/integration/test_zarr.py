@@ -108,7 +108,7 @@ def test_irregular_chunks_are_written(tmp_path):
         ({"max_in_flight": 0}, r"max_in_flight=0: expected a whole number >= 1"),
         ({"mask_kw": {"modle": "fine"}}, r"'modle' is not a keyword of xcloud\.mask.*'model'"),
         ({"mask_kw": {"model": "fine"}}, r"pass model= to mask_to_zarr itself"),
-        ({"mask_kw": {"ring": -1}}, r"ring=-1: expected a whole number >= 0"),
+        ({"mask_kw": {"cascade": "ring 0"}}, r"cascade='ring 0': expected xcloud.CascadeOptions"),
     ],
 )
 def test_mask_to_zarr_bad_arguments_write_nothing(tmp_path, kwargs, expected):
