@@ -8,11 +8,12 @@ for nodata, runs :func:`xcloud.inference.core.run_mask`, and wraps the result as
 
 from __future__ import annotations
 
+import contextvars
 import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, overload
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -57,6 +58,12 @@ from xcloud.reflectance import (
 )
 
 __all__ = ["mask", "route", "CascadeOptions"]
+
+#: Where :func:`route` collects the routing :func:`mask` decides (None: nobody asked, so the
+#: cascade may route inside the graph).
+_ROUTING_OUT: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "xcloud_routing_out", default=None
+)
 
 #: Bands beyond this centre wavelength are thermal (kelvin, not reflectance): never model input.
 MAX_REFLECTIVE_NM = 3000.0
@@ -173,7 +180,6 @@ def _check_keywords(
     nodata,
     batch_size,
     probabilities,
-    return_routing,
     routing,
     level,
     precision,
@@ -213,7 +219,6 @@ def _check_keywords(
         )
     for name, v, expected in (
         ("probabilities", probabilities, "True or False"),
-        ("return_routing", return_routing, "True or False"),
         (
             "routing",
             routing,
@@ -243,7 +248,6 @@ def _check_keywords(
         )
 
 
-@overload
 def mask(
     obj: xr.Dataset | xr.DataArray,
     model: str = "cascade",
@@ -264,57 +268,7 @@ def mask(
     fine: str | None = None,
     cascade: CascadeOptions | None = None,
     routing: bool | xr.Dataset = True,
-    return_routing: Literal[False] = False,
-) -> xr.DataArray: ...
-
-
-@overload
-def mask(
-    obj: xr.Dataset | xr.DataArray,
-    model: str = "cascade",
-    *,
-    sensor: str | None = None,
-    bands: Mapping[str, str] | None = None,
-    wavelengths: Mapping[str, tuple[float, float, float]] | None = None,
-    scale: float | Mapping[str, float] | None = None,
-    offset: float | Mapping[str, float] | None = None,
-    nodata: float | Mapping[str, float] | None = None,
-    level: Level | None = None,
-    probabilities: bool = False,
-    device: Device = "auto",
-    batch_size: int | None = None,
-    precision: Precision = "auto",
-    thresholds: Mapping[str, float] | None = None,
-    tta: int = 1,
-    fine: str | None = None,
-    cascade: CascadeOptions | None = None,
-    routing: bool | xr.Dataset = True,
-    return_routing: Literal[True],
-) -> tuple[xr.DataArray, xr.Dataset]: ...
-
-
-def mask(
-    obj: xr.Dataset | xr.DataArray,
-    model: str = "cascade",
-    *,
-    sensor: str | None = None,
-    bands: Mapping[str, str] | None = None,
-    wavelengths: Mapping[str, tuple[float, float, float]] | None = None,
-    scale: float | Mapping[str, float] | None = None,
-    offset: float | Mapping[str, float] | None = None,
-    nodata: float | Mapping[str, float] | None = None,
-    level: Level | None = None,
-    probabilities: bool = False,
-    device: Device = "auto",
-    batch_size: int | None = None,
-    precision: Precision = "auto",
-    thresholds: Mapping[str, float] | None = None,
-    tta: int = 1,
-    fine: str | None = None,
-    cascade: CascadeOptions | None = None,
-    routing: bool | xr.Dataset = True,
-    return_routing: bool = False,
-) -> xr.DataArray | tuple[xr.DataArray, xr.Dataset]:
+) -> xr.DataArray:
     """Cloud-mask a datacube.
 
     Parameters
@@ -377,7 +331,7 @@ def mask(
     cascade
         Cascade only: how it routes, a :class:`CascadeOptions` (the router's threshold, the
         safety ring, the overview and its factor); default ``CascadeOptions()``.
-    routing, return_routing
+    routing
         Cascade only. ``routing=False`` runs the fine stage everywhere (bit for bit the same
         as the fine model alone); ``routing=`` a Dataset from :func:`xcloud.route` masks with
         that routing: nothing is routed again and the units it skips are never read. By
@@ -385,8 +339,6 @@ def mask(
         given overview the routing is decided when ``mask()`` is called, so that skipped units
         are never read; an overview computed from a dask cube is computed inside the graph,
         with the routing, so ``mask()`` reads nothing and each chunk is read once.
-        ``return_routing=True`` (deprecated: use :func:`xcloud.route`) returns ``(mask,
-        routing)``.
 
     Returns
     -------
@@ -394,8 +346,7 @@ def mask(
         ``cloud_mask``, uint8: 0 clear, 1 cloud, 2 thin_cloud, 3 cloud_shadow, 255 nodata,
         with CF ``flag_values`` / ``flag_meanings``, the Open Data Cube ``flags_definition``
         (so ``odc.algo.enum_to_bool(m, ["cloud"])`` works; netCDF cannot store that dict: drop
-        it before ``to_netcdf``) and provenance attributes (a tuple with the routing Dataset
-        when ``return_routing=True``). The input's ``stac_*`` attributes (from
+        it before ``to_netcdf``) and provenance attributes. The input's ``stac_*`` attributes (from
         :func:`xcloud.open_stac`) are kept, so the mask knows the items it came from.
 
     Examples
@@ -410,12 +361,7 @@ def mask(
     >>> int(m[10, 10])
     0
     """
-    if return_routing is True:
-        warn(
-            "mask(..., return_routing=True) will go: decide the routing with "
-            "r = xcloud.route(ds, ...) and mask with it, xcloud.mask(ds, ..., routing=r)",
-            FutureWarning,
-        )
+    routing_out = _ROUTING_OUT.get()  # set by route(): it wants the routing decided now
     spec = get_spec(model)
     check_available(spec)
     arrays, attrs, sensor_obj, resolved = resolve_variables(
@@ -426,7 +372,7 @@ def mask(
     seg = _fine_stage(spec, fine, resolved, variables) if spec.stages else spec
     _check_keywords(
         variables, scale=scale, offset=offset, nodata=nodata, batch_size=batch_size,
-        probabilities=probabilities, return_routing=return_routing, routing=routing,
+        probabilities=probabilities, routing=routing,
         level=level, precision=precision, spec=seg,
     )  # fmt: skip
     lvl = _level(sensor_obj, attrs, level, seg)
@@ -471,11 +417,11 @@ def mask(
             opts.overview_factor,
         )  # fmt: skip
         result, routed = run_cascade(
-            x, cjob, probabilities=probabilities, overview=ov, lazy_routing=not return_routing,
+            x, cjob, probabilities=probabilities, overview=ov, lazy_routing=routing_out is None,
             routing=None if given is None else _routing_of(given),
         )  # fmt: skip
     else:
-        cascade_kw = dict(return_routing=return_routing, cascade=cascade is not None,
+        cascade_kw = dict(cascade=cascade is not None,
                           routing=given is not None or not routing_on,
                           fine=fine is not None)  # fmt: skip
         _refuse_cascade_only(spec.name, **cascade_kw)
@@ -497,7 +443,9 @@ def mask(
     rds.attrs.update(out.attrs)
     for key in ("long_name", "flag_values", "flag_meanings", "flags_definition", "units"):
         rds.attrs.pop(key, None)
-    return (out, rds) if return_routing else out
+    if routing_out is not None:
+        routing_out.append(rds)
+    return out
 
 
 def route(obj: xr.Dataset | xr.DataArray, model: str = "cascade", **kwargs: Any) -> xr.Dataset:
@@ -541,13 +489,15 @@ def route(obj: xr.Dataset | xr.DataArray, model: str = "cascade", **kwargs: Any)
             f"route() decides a cascade's routing; {model!r} runs one model on every tile. Pass "
             "model='cascade'"
         )
-    taken = [k for k in ("return_routing", "routing") if k in kwargs]
-    if taken:
-        raise ParameterError(f"route() takes no {', '.join(f'{k}=' for k in taken)}: it routes")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # (return_routing is how it is made)
-        _, routing = mask(obj, model, return_routing=True, **kwargs)
-    return routing
+    if "routing" in kwargs:
+        raise ParameterError("route() takes no routing=: it decides the routing")
+    out: list[xr.Dataset] = []
+    token = _ROUTING_OUT.set(out)
+    try:
+        mask(obj, model, **kwargs)
+    finally:
+        _ROUTING_OUT.reset(token)
+    return out[0]
 
 
 def _given_threshold(given: xr.Dataset, seg: ModelSpec, route_threshold) -> float:
@@ -578,7 +528,7 @@ def _routing_of(given: xr.Dataset):
     if missing or "cell_size_px" not in given.attrs or "unit_size_px" not in given.attrs:
         raise ParameterError(
             f"routing= lacks {missing or ['its cell_size_px / unit_size_px attributes']}; pass "
-            "the Dataset xcloud.route (or return_routing=True) gives"
+            "the Dataset xcloud.route gives"
         )
     cell_class, probability, trusted, unit_fine = (np.asarray(given[v].values) for v in need)
     return Routing(

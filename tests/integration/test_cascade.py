@@ -259,8 +259,8 @@ def test_routing_dataset_over_time(real512):
 
 def test_bad_cascade_arguments(real512):
     ds = _dataset(real512)
-    with pytest.raises(ValueError, match="return_routing= only apply to a cascade model"):
-        ds.cloud.mask("fine", return_routing=True)
+    with pytest.raises(ValueError, match="routing= only apply to a cascade model"):
+        ds.cloud.mask("fine", routing=False)
     with pytest.raises(ValueError, match="cascade= only apply"):
         ds.cloud.mask("fine", cascade=xcloud.CascadeOptions(route_threshold=0.7, ring=0))
     with pytest.raises(ValueError, match="overview_factor"):
@@ -401,13 +401,10 @@ def test_route_then_mask_with_it(real512):
         xcloud.mask(ds.isel(time=slice(0, 1)), fine="fine", routing=r)
     with pytest.raises(ParameterError, match="one model on every tile"):
         xcloud.route(ds, "fine")
-    # the older way still works, and says which to use
-    with pytest.warns(FutureWarning, match="xcloud.route"):
-        m_old, r_old = xcloud.mask(
-            ds, fine="fine", cascade=xcloud.CascadeOptions(ring=0), return_routing=True
-        )
-    assert r_old.equals(r)
-    np.testing.assert_array_equal(m_old.values, m.values)
+    with pytest.raises(ParameterError, match="no routing="):
+        xcloud.route(ds, fine="fine", routing=r)
+    # mask() returns one type: the mask (the routing comes from route())
+    assert isinstance(xcloud.mask(ds, fine="fine"), xr.DataArray)
 
 
 def test_when_no_unit_can_be_skipped_the_cascade_runs_fine_itself(real512):

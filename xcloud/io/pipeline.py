@@ -515,6 +515,7 @@ def mask_to_zarr(
     # one region = whole storage chunks: the store is chunked like the (regular) regions
     fixed = regular_chunks(m.dims, m.chunks)
     m = m.chunk(fixed) if fixed else m
+    assert m.chunks is not None  # (still dask)
     ybounds, xbounds = _bounds(m.chunks[1]), _bounds(m.chunks[2])
     nt, ny, nx = m.shape[0], len(ybounds), len(xbounds)
 
