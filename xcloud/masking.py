@@ -408,14 +408,8 @@ def mask(
     given = routing if isinstance(routing, xr.Dataset) else None  # a routing decided before
     routing_on = True if given is not None else bool(routing)
     if spec.stages:
-        opts = _checked_options(cascade)
-        if given is not None:
-            opts = replace(opts, route_threshold=_given_threshold(given, seg, opts.route_threshold))
-        cjob = _cascade_job(job, spec, seg, opts, routing_on, device)
-        ov = None if given is not None else _overview(
-            obj, opts.overview, chosen, flips, order, {**cube_kw, "nodata": nodata}, routing_on,
-            opts.overview_factor,
-        )  # fmt: skip
+        cjob, ov = _cascade_setup(obj, job, spec, seg, cascade, given, routing_on, device,
+                                  chosen, flips, order, {**cube_kw, "nodata": nodata})  # fmt: skip
         result, routed = run_cascade(
             x, cjob, probabilities=probabilities, overview=ov, lazy_routing=routing_out is None,
             routing=None if given is None else _routing_of(given),
@@ -437,14 +431,8 @@ def mask(
     if cjob is None:
         return out
     out.attrs["xcloud_route_threshold"] = cjob.threshold
-    if routed is None:  # routed inside the graph (nothing read yet), or not asked for
-        return out
-    rds = _routing_dataset(routed, template, lead, ydim, xdim)
-    rds.attrs.update(out.attrs)
-    for key in ("long_name", "flag_values", "flag_meanings", "flags_definition", "units"):
-        rds.attrs.pop(key, None)
-    if routing_out is not None:
-        routing_out.append(rds)
+    if routed is not None and routing_out is not None:  # (None: routed inside the graph)
+        routing_out.append(_routing_dataset(routed, template, lead, ydim, xdim, out.attrs))
     return out
 
 
@@ -583,6 +571,20 @@ def _checked_options(cascade) -> CascadeOptions:
     return cascade
 
 
+def _cascade_setup(obj, job, spec, seg, cascade, given, routing_on, device, chosen, flips, order,
+                   cube_kw):  # fmt: skip
+    """The cascade's job and overview (None: the cascade computes it, or a routing is given)."""
+    opts = _checked_options(cascade)
+    if given is not None:
+        opts = replace(opts, route_threshold=_given_threshold(given, seg, opts.route_threshold))
+    cjob = _cascade_job(job, spec, seg, opts, routing_on, device)
+    if given is not None:
+        return cjob, None
+    ov = _overview(obj, opts.overview, chosen, flips, order, cube_kw, routing_on,
+                   opts.overview_factor)  # fmt: skip
+    return cjob, ov
+
+
 def _cascade_job(
     job: MaskJob, spec: ModelSpec, seg: ModelSpec, opts: CascadeOptions, routing: bool,
     device: str,
@@ -672,7 +674,10 @@ def _centres(coord: xr.DataArray | None, n_px: int, size: int, count: int) -> np
     return np.interp(idx, np.arange(values.size), values)
 
 
-def _routing_dataset(routed, template: xr.DataArray, lead, ydim: str, xdim: str) -> xr.Dataset:
+def _routing_dataset(
+    routed, template: xr.DataArray, lead, ydim: str, xdim: str, attrs: Mapping[str, Any]
+) -> xr.Dataset:
+    """The routing as a Dataset on the cube's grid, with the mask's provenance ``attrs``."""
     from xcloud.inference.cascade import ROUTE_CLASSES
 
     ny, nx = template.sizes[ydim], template.sizes[xdim]
@@ -711,6 +716,8 @@ def _routing_dataset(routed, template: xr.DataArray, lead, ydim: str, xdim: str)
         coords=coords,
         attrs={"cell_size_px": routed.cell, "unit_size_px": routed.unit},
     )  # fmt: skip
+    drop = ("long_name", "flag_values", "flag_meanings", "flags_definition", "units")
+    ds.attrs.update({k: v for k, v in attrs.items() if k not in drop})
     return ds
 
 
