@@ -655,13 +655,13 @@ def _output(result, template: xr.DataArray, order, seg: ModelSpec, probabilities
 
 def _stac_overview(obj, chosen: list[ResolvedBand], factor: int):
     """The overview of a cube loaded by :func:`xcloud.open_stac`, read from the COGs' own
-    overviews at ``factor`` times the pixel size (None for other cubes)."""
-    items = obj.encoding.get("xcloud_stac_items") if hasattr(obj, "encoding") else None
-    if not items:
+    overviews at ``factor`` times the pixel size by the reader it left in the cube's encoding
+    (:func:`xcloud.io.stac.load_overview`); None for other cubes."""
+    encoding = getattr(obj, "encoding", {})
+    reader = encoding.get("xcloud_overview_reader")
+    if reader is None or not encoding.get("xcloud_stac_items"):
         return None
-    from xcloud.io.stac import load_overview
-
-    return load_overview(obj, [r.var for r in chosen], factor)
+    return reader(obj, [r.var for r in chosen], factor)
 
 
 def _centres(coord: xr.DataArray | None, n_px: int, size: int, count: int) -> np.ndarray:

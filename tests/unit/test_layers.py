@@ -17,10 +17,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("xcloud.models",),
     ("xcloud.peers",),  # adapters to other maskers, registered as models
     ("xcloud.inference",),  # the array core: numpy / dask, no xarray
-    # readers and writers of plain xarray objects (they know no model)
-    ("xcloud.io.stac", "xcloud.io.zarr", "xcloud.io.cog", "xcloud.reflectance"),
+    ("xcloud.reflectance",),  # reading reflectance from xarray objects
     ("xcloud.masking", "xcloud.analysis", "xcloud.plot"),  # the xarray adapter
-    ("xcloud.io.pipeline", "xcloud.io.publish", "xcloud.data"),  # jobs built on masking
+    ("xcloud.io", "xcloud.data"),  # STAC in, Zarr / COG / STAC out, the jobs that write them
     ("xcloud.accessor", "xcloud.cli", "xcloud"),  # what users touch (xcloud/__init__.py)
     ("xcloud.train",),  # on top: imported by nothing in the library
 ]

@@ -42,6 +42,9 @@ __all__ = [
 
 #: Where :func:`open_stac` keeps the ``pystac.Item`` objects (attrs must stay JSON for Zarr).
 ITEMS_KEY = "xcloud_stac_items"
+#: Where :func:`open_stac` leaves its overview reader (:func:`load_overview`), so that the
+#: cascade reads COG overviews without the masking layer importing this module.
+OVERVIEW_KEY = "xcloud_overview_reader"
 LOAD_KEY = "xcloud_stac_load"
 _ON_MISSING = ("raise", "skip")
 
@@ -453,6 +456,7 @@ def open_stac(
     if skipped:
         ds.attrs["xcloud_skipped_items"] = skipped
     ds.encoding[ITEMS_KEY] = items
+    ds.encoding[OVERVIEW_KEY] = load_overview
     ds.encoding[LOAD_KEY] = {"groupby": groupby, "load_kw": dict(load_kw or {})}
     return ds
 
