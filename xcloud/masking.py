@@ -413,6 +413,7 @@ def mask(
         result, routed = run_cascade(
             x, cjob, probabilities=probabilities, overview=ov, lazy_routing=routing_out is None,
             routing=None if given is None else _routing_of(given),
+            routing_only=routing_out is not None,  # route() keeps the routing, not a mask
         )  # fmt: skip
     else:
         cascade_kw = dict(cascade=cascade is not None,
@@ -421,19 +422,20 @@ def mask(
         _refuse_cascade_only(spec.name, **cascade_kw)
         result = run_mask(x, job, probabilities=probabilities)
 
-    out = _output(result, template, order, seg, probabilities)
-    out.attrs.update(_provenance(spec, chosen, lvl, sensor_obj, seg))
-    out.attrs.update({k: v for k, v in attrs.items() if str(k).startswith("stac_")})
-    out.attrs["xcloud_precision"] = precision  # as asked: "auto" is bf16 on CUDA, fp32 elsewhere
+    info = _provenance(spec, chosen, lvl, sensor_obj, seg)
+    info.update({k: v for k, v in attrs.items() if str(k).startswith("stac_")})
+    info["xcloud_precision"] = precision  # as asked: "auto" is bf16 on CUDA, fp32 elsewhere
     if job.tta > 1:
-        out.attrs["xcloud_tta"] = job.tta
-    out = _with_crs(out.isel(flips), template)  # back in the input's order
-    if cjob is None:
-        return out
-    out.attrs["xcloud_route_threshold"] = cjob.threshold
+        info["xcloud_tta"] = job.tta
+    if cjob is not None:
+        info["xcloud_route_threshold"] = cjob.threshold
     if routed is not None and routing_out is not None:  # (None: routed inside the graph)
-        routing_out.append(_routing_dataset(routed, template, lead, ydim, xdim, out.attrs))
-    return out
+        routing_out.append(_routing_dataset(routed, template, lead, ydim, xdim, info))
+    if result is None:  # route(): the routing is all it asked for
+        return template
+    out = _output(result, template, order, seg, probabilities)
+    out.attrs.update(info)
+    return _with_crs(out.isel(flips), template)  # back in the input's order
 
 
 def route(obj: xr.Dataset | xr.DataArray, model: str = "cascade", **kwargs: Any) -> xr.Dataset:

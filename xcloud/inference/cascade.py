@@ -461,6 +461,7 @@ def run_cascade(
     overview=None,
     lazy_routing: bool = True,
     routing: Routing | None = None,
+    routing_only: bool = False,
 ):
     """Cloud-mask ``(..., band, y, x)`` reflectance with the cascade.
 
@@ -484,6 +485,8 @@ def run_cascade(
     routing
         A :class:`Routing` decided before (for this cube and job): used as it is, nothing is
         routed again.
+    routing_only
+        Decide the routing now and return ``(None, routing)``, building no mask.
 
     Returns
     -------
@@ -523,6 +526,8 @@ def run_cascade(
     else:
         if routing is None:
             routing = _routing(xw, x.shape, job, overview)
+        if routing_only:
+            return None, routing
         _check_routing(routing, job, lead_shape, cy, cx)
         if job.routing and routing.unit_fine.all():
             # nothing to skip: the fine model's own graph (whole chunks, not one task per unit)
