@@ -676,21 +676,13 @@ class _PrunedGraph:
         src = (self.source,) + li + (0,)
         nbrs_a: list[tuple | None] = []
         nbrs_b: list[tuple | None] = []
-        for dy, dx in _NEIGHBOURS:
-            jj, ii = j + dy, i + dx
-            if not (0 <= jj < ny and 0 <= ii < nx and fine[jj, ii]):
-                nbrs_a.append(None)
-                nbrs_b.append(None)
-                continue
-            if (dy and dx) and not (fine[jj, i] and fine[j, ii]):
-                nbrs_a.append(None)  # corner only needed when both sides are read
-            else:
-                ys = (-h, 0) if dy < 0 else (0, h) if dy > 0 else (0, 0)
-                xs = (-h, 0) if dx < 0 else (0, h) if dx > 0 else (0, 0)
-                key = (name_s,) + li + (j, i, dy, dx)
-                self.dsk[key] = (_take, src + (jj, ii), *ys, *xs)
-                nbrs_a.append(key)
-            nbrs_b.append((name_a,) + li + (jj, ii))
+        for (dy, dx), halo, ran in zip(_NEIGHBOURS, _halo_from(fine, j, i),
+                                       _ran(fine, j, i), strict=True):  # fmt: skip
+            key = (name_s,) + li + (j, i, dy, dx)
+            if halo:
+                self.dsk[key] = (_halo, src + (j + dy, i + dx), dy, dx, h)
+            nbrs_a.append(key if halo else None)
+            nbrs_b.append((name_a,) + li + (j + dy, i + dx) if ran else None)
         has = dict(zip(_NEIGHBOURS, (v is not None for v in nbrs_a), strict=True))
         y0, y1, x0, x1 = self._bounds(j, i)
         origin = (int(y0 - h * has[(-1, 0)]), int(x0 - h * has[(0, -1)]))
@@ -722,6 +714,24 @@ def _route_step(blocks: list, job: CascadeJob, starts_y, starts_x, lead: int):
     return r.unit_fine[sel], _FILL[r.cell_class[sel].astype(np.intp)]
 
 
+def _ran(fine: np.ndarray, j: int, i: int) -> list[bool]:
+    """For each of :data:`_NEIGHBOURS` of unit ``(j, i)``: whether it is inside the image and
+    runs the fine stage (its stage A then spills into this unit's stage B)."""
+    ny, nx = fine.shape
+    return [bool(0 <= j + dy < ny and 0 <= i + dx < nx and fine[j + dy, i + dx])
+            for dy, dx in _NEIGHBOURS]  # fmt: skip
+
+
+def _halo_from(fine: np.ndarray, j: int, i: int) -> list[bool]:
+    """For each of :data:`_NEIGHBOURS`: whether unit ``(j, i)`` reads its halo from it: the
+    neighbour runs the fine stage and, for a corner, so do both units between (next to a
+    skipped unit the halo is edge-replicated instead). The one rule both graphs wire by."""
+    return [
+        ran and (not (dy and dx) or bool(fine[j + dy, i] and fine[j, i + dx]))
+        for (dy, dx), ran in zip(_NEIGHBOURS, _ran(fine, j, i), strict=True)
+    ]
+
+
 def _halo(block: np.ndarray, dy: int, dx: int, h: int) -> np.ndarray:
     """The ``h`` px of a neighbour's block next to the unit it is at ``(dy, dx)`` from."""
     ys = (-h, 0) if dy < 0 else (0, h) if dy > 0 else (0, 0)
@@ -738,12 +748,8 @@ def _in_graph_a(decided, core, *nbrs, j, i, h, y0, x0, **meta):
     fine = decided[0]
     if not fine[j, i]:
         return None
-    use = []
-    for (dy, dx), v in zip(_NEIGHBOURS, nbrs, strict=True):
-        ok = v is not None and fine[j + dy, i + dx]
-        if ok and dy and dx:
-            ok = bool(fine[j + dy, i] and fine[j, i + dx])
-        use.append(_halo(v, dy, dx, h) if ok else None)
+    use = [_halo(v, dy, dx, h) if ok else None
+           for (dy, dx), v, ok in zip(_NEIGHBOURS, nbrs, _halo_from(fine, j, i), strict=True)]  # fmt: skip
     origin = (int(y0 - h * (use[0] is not None)), int(x0 - h * (use[2] is not None)))
     return _fine_unit_a(core, *use, h=h, origin=origin, **meta)
 
@@ -754,8 +760,7 @@ def _in_graph_b(decided, own, *nbrs, j, i, b_kw, h, cells, fill_kw):
     fine, fill_codes = decided
     if not fine[j, i]:
         return _fill_unit(np.ascontiguousarray(fill_codes[cells]), **fill_kw)
-    use = [v if v is not None and fine[j + dy, i + dx] else None
-           for (dy, dx), v in zip(_NEIGHBOURS, nbrs, strict=True)]  # fmt: skip
+    use = [v if ran else None for v, ran in zip(nbrs, _ran(fine, j, i), strict=True)]
     return _fine_unit_b(own, *use, b_kw=b_kw, h=h)
 
 
