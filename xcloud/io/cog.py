@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xcloud.errors import DimensionError, ParameterError, StoreExistsError
+from xcloud.errors import DimensionError, ParameterError, StoreExistsError, is_whole
 from xcloud.models import CLASS_COLOURS, NODATA
 
-__all__ = ["to_cog", "write_cog", "north_up_steps", "stamp", "COLOURS"]
+__all__ = ["to_cog", "write_cog", "check_blocksize", "north_up_steps", "stamp", "COLOURS"]
 
 #: Colour table of the mask codes (RGBA 0-255): the colours ``xcloud.plot`` draws.
 COLOURS: dict[int, tuple[int, int, int, int]] = {
@@ -70,8 +70,7 @@ def to_cog(
     """
     import rioxarray  # noqa: F401  (the .rio accessor)
 
-    if blocksize % 16 or blocksize < 16:
-        raise ParameterError(f"blocksize={blocksize!r}: expected a multiple of 16, e.g. 512")
+    check_blocksize(blocksize)
     mask, steps = north_up_steps(mask, "to_cog()")
     transform, crs = mask.rio.transform(), mask.rio.crs
     out_dir = Path(directory)
@@ -109,6 +108,12 @@ def north_up_steps(
     tdim = mask.dims[0]
     times = mask[tdim].values if tdim in mask.coords else range(mask.shape[0])
     return mask, [(times[i], mask[i]) for i in range(mask.shape[0])]
+
+
+def check_blocksize(blocksize) -> None:
+    """Refuse a COG tile edge that is not a positive multiple of 16 (GDAL's requirement)."""
+    if not is_whole(blocksize, 16) or blocksize % 16:
+        raise ParameterError(f"blocksize={blocksize!r}: expected a multiple of 16, e.g. 512")
 
 
 def write_cog(codes: np.ndarray, path: Path, crs, transform, blocksize: int = 512) -> None:

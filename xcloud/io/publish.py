@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from xcloud.errors import DimensionError, ParameterError, StoreExistsError, require
-from xcloud.io.cog import north_up_steps, stamp, write_cog
+from xcloud.io.cog import check_blocksize, north_up_steps, stamp, write_cog
 from xcloud.models import CLASS_COLOURS, CLASSES, CODE_DESCRIPTIONS, FLAG_MEANINGS, FLAG_VALUES
 
 __all__ = ["to_stac", "check_catalogue_target", "COG_MEDIA_TYPE", "ZARR_MEDIA_TYPE"]
@@ -105,8 +105,7 @@ def to_stac(
     (['xcloud-cloud-mask_20240601T000000'], 0.0)
     """
     pystac = require("pystac", "stac", "xcloud.to_stac")
-    if blocksize % 16 or blocksize < 16:
-        raise ParameterError(f"blocksize={blocksize!r}: expected a multiple of 16, e.g. 512")
+    check_blocksize(blocksize)
     mask, attrs = _mask_and_attrs(masks)
     if mask.ndim != 3 or str(mask.dims[0]) not in mask.coords:
         raise DimensionError(
@@ -249,10 +248,11 @@ def _sources(attrs: Mapping[str, Any], times: Sequence[Any]) -> list[list[str]]:
     return out
 
 
-def _classes(pystac, codes: np.ndarray | None) -> list[Any]:
+def _classes(pystac, counts: np.ndarray | None) -> list[Any]:
+    """The classification extension's classes, with each code's pixel count and share when
+    ``counts`` (a bincount of the codes) is given."""
     from pystac.extensions.classification import Classification
 
-    counts = None if codes is None else np.bincount(codes.ravel(), minlength=256)
     out = []
     for value, name in zip(FLAG_VALUES, FLAG_MEANINGS.split(), strict=True):
         r, g, b, _ = CLASS_COLOURS[value]
@@ -263,7 +263,7 @@ def _classes(pystac, codes: np.ndarray | None) -> list[Any]:
         )  # fmt: skip
         if counts is not None:
             c.count = int(counts[value])
-            c.percentage = round(100.0 * int(counts[value]) / codes.size, 4)  # type: ignore[union-attr]
+            c.percentage = round(100.0 * int(counts[value]) / int(counts.sum()), 4)
         out.append(c)
     return out
 
@@ -289,12 +289,11 @@ def _item(pystac, item_id, when, codes, cog: Path, crs, transform, attrs, derive
     }  # fmt: skip
     props = {"xcloud:" + k.removeprefix("xcloud_"): attrs[k] for k in _PROPERTIES if k in attrs}
     item = pystac.Item(item_id, geometry, bbox, when, props)
-    valid = int(np.count_nonzero(codes != FLAG_VALUES[-1]))
+    counts = np.bincount(codes.ravel(), minlength=256)
+    valid = int(counts.sum() - counts[FLAG_VALUES[-1]])
     if valid:
-        cloudy = np.isin(codes, [CLASSES["cloud"], CLASSES["thin_cloud"]])
-        EOExtension.ext(item, add_if_missing=True).cloud_cover = round(
-            100.0 * int(np.count_nonzero(cloudy)) / valid, 4
-        )
+        cloudy = int(counts[CLASSES["cloud"]] + counts[CLASSES["thin_cloud"]])
+        EOExtension.ext(item, add_if_missing=True).cloud_cover = round(100.0 * cloudy / valid, 4)
     proj = ProjectionExtension.ext(item, add_if_missing=True)
     epsg = crs.to_epsg()
     proj.apply(
@@ -306,7 +305,7 @@ def _item(pystac, item_id, when, codes, cog: Path, crs, transform, attrs, derive
         description="0 clear, 1 cloud, 2 thin cloud, 3 cloud shadow, 255 nodata",
     )  # fmt: skip
     item.add_asset("cloud_mask", asset)
-    ClassificationExtension.ext(asset, add_if_missing=True).classes = _classes(pystac, codes)
+    ClassificationExtension.ext(asset, add_if_missing=True).classes = _classes(pystac, counts)
     RasterExtension.ext(asset, add_if_missing=True).bands = [
         RasterBand.create(
             nodata=FLAG_VALUES[-1],
