@@ -88,3 +88,56 @@ def test_clear_source_uses_only_the_training_part(clear_root):
     assert "is_clear_val" in card["train"]["clear"]["note"]
     plain = {"oncloudn": [], "l8biome": [], "synthetic": train["synthetic"]}
     assert "clear" not in _data_card(plain, {"oncloudn": [], "l8biome": []})["train"]
+
+
+def _labelled(root):
+    """Two On Cloud N chips (one of the val split) and two L8 Biome crops (train, val)."""
+    import rasterio
+
+    def write(path, arr, dtype):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(path, "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1],
+                           count=arr.shape[0], dtype=dtype) as dst:  # fmt: skip
+            dst.write(arr.astype(dtype))
+
+    base = root / "labelled"
+    for chip in ("zzzz", "adwp"):  # adwp is in ONCLOUDN_VAL
+        for b in ("B02", "B03", "B04", "B08"):
+            write(
+                base / "oncloudn" / "features" / chip / f"{b}.tif",
+                np.full((1, 32, 32), 900),
+                "uint16",
+            )
+        write(base / "oncloudn" / "labels" / f"{chip}.tif", np.zeros((1, 32, 32)), "uint8")
+    for split, name in (("train", "Barren_1"), ("val", "Forest_2")):
+        write(
+            base / "l8biome" / split / "images" / f"{name}.tif",
+            np.full((8, 32, 32), 0.1),
+            "float32",
+        )
+        write(
+            base / "l8biome" / split / "masks" / f"{name}.tif", np.full((1, 32, 32), 128), "uint8"
+        )
+
+
+def test_load_training_exclude_reads_both_splits_and_drops_the_fold(clear_root):
+    """A cross-validation fold's run: both splits of every source, minus exactly the excluded
+    scenes (clear ones included, whatever ``is_clear_val`` says)."""
+    from xcloud.train.cli import _add_clear_source, load_training
+
+    _labelled(clear_root)
+    default, _, _ = load_training(str(clear_root))
+    assert [s.name for s in default["oncloudn"]] == ["zzzz"]
+    assert [s.name for s in default["l8biome"]] == ["Barren_1"]
+
+    held = {"adwp", "Barren_1", "Forest_3", "ROIs1158_spring_101_31"}
+    train, _, _ = load_training(str(clear_root), exclude=held)
+    assert [s.name for s in train["oncloudn"]] == ["zzzz"]
+    assert [s.name for s in train["l8biome"]] == ["Forest_2"]
+    names = {s.name for s in train["synthetic"]}
+    assert len(names) == 40 and not names & held
+    _add_clear_source(train, _cfg(clear=0.2), held_out=False)
+    # the fold decides: is_clear_val's scenes stay in, the fold's own stay out
+    assert "ROIs1158_spring_101_32" in {s.name for s in train["synthetic"]}
+    assert "Forest_17" in {s.name for s in train["synthetic"]}
+    assert [s.name for s in train["clear:sen12mscr:13"]] == ["ROIs1158_spring_101_32"]

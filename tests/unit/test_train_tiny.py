@@ -113,3 +113,12 @@ def test_checkpoints_load_without_unpickling_code(tmp_path):
     assert state["step"] == 3
     src = Path(__file__).parents[2] / "xcloud"
     assert not [p for p in src.rglob("*.py") if "weights_only=False" in p.read_text()]
+
+
+def test_widths_set_the_student_size(tmp_path):
+    cfg = _cfg(tmp_path, steps=1, widths=TINY)
+    model, _ = train_fine({"toy": _scenes(2)}, cfg)
+    assert model.config["widths"] == list(TINY)
+    assert sum(p.numel() for p in model.parameters()) < sum(
+        p.numel() for p in FineNet().parameters()
+    )

@@ -20,7 +20,7 @@ import inspect
 import json
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,20 @@ __all__ = ["finish_fine", "main", "run_coarse", "run_fine"]
 
 
 def load_training(
-    root: str | None, clean: tuple[str, ...] = (), partial_shadow: tuple[str, ...] = ()
+    root: str | None,
+    clean: tuple[str, ...] = (),
+    partial_shadow: tuple[str, ...] = (),
+    *,
+    exclude: Collection[str] | None = None,
 ) -> tuple[dict[str, list[Scene]], list[Scene], list[str]]:
     """Training scenes by source, the chips of the ``clean`` sources whose labels
     :func:`~xcloud.train.data.split_noisy_labels` rejected (left out of ``train``), and the names
     of the chips of the ``partial_shadow`` sources that
-    :func:`~xcloud.train.data.mark_unlabelled_shadow` relabelled."""
+    :func:`~xcloud.train.data.mark_unlabelled_shadow` relabelled.
+
+    By default the labelled sources give their ``train`` split. With ``exclude`` (scene names,
+    e.g. a cross-validation fold's), both splits of every source are read and those scenes
+    dropped: the held-out scenes are then exactly the excluded ones, clear scenes included."""
     for option, keys in (("clean_labels", clean), ("partial_shadow", partial_shadow)):
         for key in keys:
             if key not in ("oncloudn", "l8biome"):
@@ -61,11 +69,15 @@ def load_training(
                     f"{option}: unknown labelled source {key!r}; expected some of "
                     "('oncloudn', 'l8biome')"
                 )
+    splits = ("train",) if exclude is None else ("train", "val")
     train = {
-        "oncloudn": load_oncloudn(root, split="train"),
-        "l8biome": load_l8biome(root, split="train"),
+        "oncloudn": [s for sp in splits for s in load_oncloudn(root, split=sp)],
+        "l8biome": [s for sp in splits for s in load_l8biome(root, split=sp)],
         "synthetic": load_clear(root),
     }
+    if exclude is not None:
+        drop = set(exclude)
+        train = {k: [s for s in v if s.name not in drop] for k, v in train.items()}
     dropped: list[Scene] = []
     for key in clean:
         train[key], bad = split_noisy_labels(train[key])
@@ -77,9 +89,12 @@ def load_training(
     return train, dropped, relabelled
 
 
-def _add_clear_source(train: dict[str, list[Scene]], cfg: TrainConfig) -> list[str]:
+def _add_clear_source(
+    train: dict[str, list[Scene]], cfg: TrainConfig, *, held_out: bool = True
+) -> list[str]:
     """With a ``clear`` source weight above 0: the training part of the clear scenes loaded
-    under ``train["synthetic"]`` (:func:`~xcloud.train.splits.is_clear_val` holds the rest out)
+    under ``train["synthetic"]`` (:func:`~xcloud.train.splits.is_clear_val` holds the rest out,
+    unless ``held_out`` is False: a cross-validation fold has dropped its own already)
     join ``train`` as plain scenes labelled all clear, one ``clear:<source>:<bands>`` key per
     band order (EuroSAT chips as 256 px mosaics, :func:`~xcloud.train.routing.clear_mosaics`),
     and the synthetic composites keep only that part too. Returns the keys added (none without
@@ -88,7 +103,8 @@ def _add_clear_source(train: dict[str, list[Scene]], cfg: TrainConfig) -> list[s
         return []
     from xcloud.train.routing import clear_mosaics
 
-    train["synthetic"] = [s for s in train["synthetic"] if not is_clear_val(s.name)]
+    if held_out:
+        train["synthetic"] = [s for s in train["synthetic"] if not is_clear_val(s.name)]
     keys = []
     for s in clear_mosaics(train["synthetic"], np.random.default_rng(cfg.seed)):
         key = f"clear:{s.source}:{len(s.bands)}"
@@ -193,7 +209,11 @@ def _bands_seen() -> dict[str, Any]:
 
 
 def fine_training_data(
-    cfg: TrainConfig, data_root: str | None = None
+    cfg: TrainConfig,
+    data_root: str | None = None,
+    *,
+    exclude: Collection[str] | None = None,
+    teacher=None,
 ) -> tuple[
     TrainConfig,
     dict[str, list[Scene]],
@@ -211,9 +231,12 @@ def fine_training_data(
     the teacher's soft labels attached and teacher-only sources added); ``train``, the labelled
     scenes before distillation (for the card); the chips whose labels label cleaning rejected;
     the chips whose missing shadow labels were marked unknown; the teacher's wall time (None
-    without distillation)."""
-    train, dropped, relabelled = load_training(data_root, cfg.clean_labels, cfg.partial_shadow)
-    clear_keys = _add_clear_source(train, cfg)
+    without distillation). ``exclude``: see :func:`load_training`; ``teacher``: a predictor to
+    use instead of loading :data:`~xcloud.train.distill.TEACHER` (e.g. one that caches)."""
+    train, dropped, relabelled = load_training(
+        data_root, cfg.clean_labels, cfg.partial_shadow, exclude=exclude
+    )
+    clear_keys = _add_clear_source(train, cfg, held_out=exclude is None)
     if dropped:
         print(
             f"labels contradict the imagery, left out of the supervised term: {[s.name for s in dropped]}"
@@ -223,7 +246,9 @@ def fine_training_data(
         from xcloud.train.distill import distill_training_data
 
         t0 = time.perf_counter()
-        data = distill_training_data(train, root=data_root, log=print, relabel=dropped)
+        data = distill_training_data(
+            train, teacher=teacher, root=data_root, log=print, relabel=dropped
+        )
         teacher_s = round(time.perf_counter() - t0, 1)
     if cfg.distill > 0 or clear_keys:  # a group's weight (unlabelled, clear) reaches its keys
         from xcloud.train.routing import expand_weights

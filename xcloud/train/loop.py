@@ -77,6 +77,9 @@ class TrainConfig:
     full_bands
         Fine model: probability that a batch sees all of its source's bands rather than a random
         subset (see :class:`xcloud.train.data.Batcher`).
+    widths
+        Fine model: the SEnSeI width and the five encoder stages' widths (None: the
+        :class:`~xcloud.models.fine.FineNet` default); the student's size.
     coarse_factors, adjacency_weight
         Coarse overview factors (one drawn per batch) and weight of the adjacency loss.
     coarse_targets
@@ -121,6 +124,7 @@ class TrainConfig:
     clean_labels: tuple[str, ...] = ()
     partial_shadow: tuple[str, ...] = ()
     full_bands: float = 0.0
+    widths: tuple[int, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -321,7 +325,7 @@ def train_fine(
     """Train the fine segmenter on ``data`` (``{source: scenes}``, clear scenes under
     ``"synthetic"``) and return the model and a run summary."""
     _seed_everything(cfg.seed)
-    model = model or FineNet()
+    model = model or (FineNet(cfg.widths) if cfg.widths else FineNet())
     batcher = Batcher(
         _sources(data),
         cfg.source_weights,
