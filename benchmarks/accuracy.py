@@ -252,12 +252,46 @@ def _fold_scores(t: dict[str, int], source: str) -> dict[str, float]:
     return out
 
 
-def cross_validate(models: list[str], k: int = 5) -> dict:
-    """``docs/cv-protocol.md``: per model, source and fold the scores, and their spread."""
+def fold_assignment(k: int = 5) -> tuple[list[tuple[str, str, Chip]], dict[str, int]]:
+    """Every scene of ``--cv`` (:func:`all_chips`) and its fold, ``{scene name: fold}``, by
+    :func:`xcloud.train.splits.cv_folds` (``docs/cv-protocol.md``)."""
     from xcloud.train.splits import cv_folds
 
     chips = list(all_chips())
-    folds = cv_folds([(s, g, c.name, int(c.valid.sum())) for s, g, c in chips], k)
+    return chips, cv_folds([(s, g, c.name, int(c.valid.sum())) for s, g, c in chips], k)
+
+
+def fold_totals(chips, folds, model: str, only: int | None = None) -> dict:
+    """``model``'s counts per ``(source, fold)`` over ``chips`` (only fold ``only`` if given)."""
+    totals: dict = {}
+    for src, _, chip in chips:
+        if only is not None and folds[chip.name] != only:
+            continue
+        key = (src, folds[chip.name])
+        add = _chip_counts(chip, predict(chip, model))
+        totals[key] = {n: totals.get(key, {}).get(n, 0) + v for n, v in add.items()}
+    return totals
+
+
+def summarise(totals: dict, k: int) -> dict:
+    """Per source: every fold's scores and their mean and spread (``docs/cv-protocol.md``)."""
+    res: dict = {}
+    for src in ("oncloudn", "l8biome", "clear"):
+        per_fold = [_fold_scores(totals[(src, f)], src) for f in range(k) if (src, f) in totals]
+        summary = {}
+        for name in per_fold[0]:
+            vals = np.array([p[name] for p in per_fold], float)
+            vals = vals[np.isfinite(vals)]
+            if name != "pixels" and vals.size:
+                summary[name] = {"mean": float(vals.mean()), "std": float(vals.std()),
+                                 "min": float(vals.min()), "max": float(vals.max())}  # fmt: skip
+        res[src] = {"folds": per_fold, "summary": summary}
+    return res
+
+
+def cross_validate(models: list[str], k: int = 5) -> dict:
+    """``docs/cv-protocol.md``: per model, source and fold the scores, and their spread."""
+    chips, folds = fold_assignment(k)
     out: dict = {
         "k": k,
         "folds": {
@@ -271,28 +305,13 @@ def cross_validate(models: list[str], k: int = 5) -> dict:
     }
     for model in models:
         t0 = time.perf_counter()
-        totals: dict = {}
         try:
-            for src, _, chip in chips:
-                pred = predict(chip, model)
-                key = (src, folds[chip.name])
-                add = _chip_counts(chip, pred)
-                totals[key] = {n: totals.get(key, {}).get(n, 0) + v for n, v in add.items()}
+            totals = fold_totals(chips, folds, model)
         except (ModelUnavailableError, MissingBandsError) as e:
             print(f"  skip {model}: {type(e).__name__}: {e}")
             out["models"][model] = {"skipped": f"{type(e).__name__}: {e}"}
             continue
-        res: dict = {"in_sample": _in_sample(model), "seconds": 0.0}
-        for src in ("oncloudn", "l8biome", "clear"):
-            per_fold = [_fold_scores(totals[(src, f)], src) for f in range(k) if (src, f) in totals]
-            summary = {}
-            for name in per_fold[0]:
-                vals = np.array([p[name] for p in per_fold], float)
-                vals = vals[np.isfinite(vals)]
-                if name != "pixels" and vals.size:
-                    summary[name] = {"mean": float(vals.mean()), "std": float(vals.std()),
-                                     "min": float(vals.min()), "max": float(vals.max())}  # fmt: skip
-            res[src] = {"folds": per_fold, "summary": summary}
+        res: dict = {"in_sample": _in_sample(model), "seconds": 0.0, **summarise(totals, k)}
         res["seconds"] = round(time.perf_counter() - t0, 1)
         out["models"][model] = res
         print(f"  {model}: {res['seconds']} s", flush=True)
@@ -308,10 +327,8 @@ def calibration(models: list[str], k: int = 5) -> dict:
     folds): pixels are binned by the model's probability of the class (cloud: cloud + thin
     cloud; shadow: L8 Biome only), and ECE is the pixel-weighted mean gap between each bin's
     mean probability and the share of its pixels the labels give that class."""
-    from xcloud.train.splits import cv_folds
-
-    chips = [(s, g, c) for s, g, c in all_chips() if s != "clear"]
-    folds = cv_folds([(s, g, c.name, int(c.valid.sum())) for s, g, c in chips], k)
+    chips, folds = fold_assignment(k)  # folds are made within each source
+    chips = [(s, g, c) for s, g, c in chips if s != "clear"]
     edges = np.linspace(0, 1, CALIBRATION_BINS + 1)
     out: dict = {"bins": CALIBRATION_BINS, "models": {}}
     for model in models:

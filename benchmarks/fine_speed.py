@@ -39,14 +39,14 @@ def _image(size: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(rows, axis=1)[:, :size, :size])
 
 
-def time_fine(img: np.ndarray, repeats: int, threads: int) -> float:
+def time_fine(img: np.ndarray, repeats: int, threads: int, name: str = "fine") -> float:
     import torch
 
     from xcloud.models import create_model
     from xcloud.train.data import ONCLOUDN_BANDS, SENTINEL2
 
     torch.set_num_threads(threads)
-    model = create_model("fine", "cpu")
+    model = create_model(name, "cpu")
     tile, stride = model.spec.tile_size, model.spec.stride
     h = model.spec.overlap // 2
     pad = np.pad(img, ((0, 0), (h, tile), (h, tile)), mode="symmetric")

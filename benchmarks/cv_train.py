@@ -1,0 +1,241 @@
+"""Cross-validate a ``fine`` training recipe at several student sizes (docs/cv-protocol.md,
+rule 2026-12-04b): F1 on held-out folds against Mpx/s, beside ukis-csmask on the same folds.
+
+For each size and fold, ``fine`` is trained from scratch on every scene outside the fold (its
+labelled and clear scenes are dropped before anything else: no imagery, no teacher target), and
+scored on the fold with ``benchmarks/accuracy.py``'s counts. The teacher's predictions are
+cached on disk by the bytes of each input tile, so the runs share one teacher pass.
+
+Run
+---
+    nice .venv/bin/python benchmarks/cv_train.py [--sizes s,m,l] [--folds 5] [--jobs 2]
+
+Training runs in ``--jobs`` worker processes of one thread each and resumes: a finished
+(size, fold) keeps its export under ``runs/cv/<size>/fold<f>/``, an unfinished one its
+checkpoint. Writes ``benchmarks/results/cv_train.json`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import accuracy  # noqa: E402  (benchmarks/, beside this script)
+
+from benchmarks._metrics import machine_info  # noqa: E402
+
+RUNS = Path("runs/cv")
+#: Rule 2026-12-04b's recipe (docs/cv-protocol.md): ``TrainConfig`` fields.
+RECIPE = dict(
+    steps=2500, batch_size=16, crop=128, lr=3e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=1,
+    source_weights={"oncloudn": 0.25, "l8biome": 0.3, "synthetic": 0.1, "unlabelled": 0.2,
+                    "clear": 0.15},
+    groups=4, ckpt_every=250, distill=3.0, distill_weights=(1.0, 1.0, 1.0, 1.0),
+    clean_labels=("oncloudn",), partial_shadow=("l8biome",), time_limit=None,
+)  # fmt: skip
+RULE_STEPS = RECIPE["steps"]
+#: Student sizes: SEnSeI width, then the widths of the five encoder stages.
+SIZES = {
+    "s": (8, 12, 16, 24, 32, 48),
+    "m": (16, 24, 32, 48, 64, 96),
+    "l": (24, 40, 64, 96, 128, 192),
+}
+TEACHER_CACHE = RUNS / "teacher"
+
+
+class CachedTeacher:
+    """The distillation teacher with its outputs kept on disk, keyed by input bytes and bands:
+    every fold's run asks for the same tiles of the scenes it keeps."""
+
+    def __init__(self, cache: Path = TEACHER_CACHE, model=None) -> None:
+        from xcloud.models import create_model
+        from xcloud.train.distill import TEACHER
+
+        self.model = model or create_model(TEACHER, "cpu")
+        self.cache = cache
+        cache.mkdir(parents=True, exist_ok=True)
+
+    def predict(self, x: np.ndarray, **kw) -> np.ndarray:
+        key = hashlib.sha1(np.ascontiguousarray(x).tobytes())
+        key.update(repr(sorted(kw.items())).encode())
+        path = self.cache / f"{key.hexdigest()}.npy"
+        if path.exists():
+            return np.load(path)
+        out = self.model.predict(x, **kw).astype(np.float32)
+        np.save(path.with_suffix(".tmp.npy"), out)
+        path.with_suffix(".tmp.npy").rename(path)  # whole files only, for the other worker
+        return out
+
+
+def run_dir(size: str, fold: int) -> Path:
+    steps = "" if RECIPE["steps"] == RULE_STEPS else f"-steps{RECIPE['steps']}"
+    return RUNS / f"{size}{steps}" / f"fold{fold}"
+
+
+def export_of(size: str, fold: int) -> Path:
+    return run_dir(size, fold) / "export" / f"fine.cv-{size}-f{fold}.safetensors"
+
+
+def train_one(size: str, fold: int, k: int, held_out: list[str]) -> None:
+    """Train ``size`` without the scenes of ``fold`` and export it (resumes a checkpoint)."""
+    from xcloud.train.cli import fine_training_data
+    from xcloud.train.export import export_model
+    from xcloud.train.loop import TrainConfig, train_fine
+
+    out = run_dir(size, fold)
+    cfg = TrainConfig(**RECIPE, widths=SIZES[size], out=str(out), resume=True)  # type: ignore[arg-type]
+    cfg, data, *_ = fine_training_data(cfg, exclude=held_out, teacher=CachedTeacher())
+    model, summary = train_fine(data, cfg, log=print)
+    card = {
+        "classes": ["clear", "cloud", "thin_cloud", "cloud_shadow"],
+        "cv": {"rule": "docs/cv-protocol.md, 2026-12-04b", "size": size, "fold": fold, "k": k,
+               "held_out": sorted(held_out), "sources": {k: len(v) for k, v in data.items()}},
+        "training": summary,
+    }  # fmt: skip
+    export_model(model, out / "export", name="fine", version=f"cv-{size}-f{fold}", card=card)
+
+
+def _register(size: str, fold: int) -> str:
+    """Register the exported run as a model beside ``fine`` (same tiling, its own weights)."""
+    from xcloud.models import get_spec, register_model
+    from xcloud.models._registry import sha256_file
+
+    weights = export_of(size, fold)
+    card = json.loads(weights.with_suffix(".json").read_text())
+    name = f"fine-cv-{size}-f{fold}"
+    spec = replace(get_spec("fine"), name=name, weights=str(weights.resolve()),
+                   sha256=sha256_file(weights), card=card, unavailable=None)  # fmt: skip
+    register_model(spec, replace=True)
+    return name
+
+
+def _workers(jobs: list[tuple[str, int]], held: dict[int, list[str]], k: int, n: int) -> None:
+    """Run the unfinished ``jobs`` in ``n`` worker processes (each takes every n-th job)."""
+    todo = [j for j in jobs if not export_of(*j).exists()]
+    if not todo:
+        return
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / "folds.json").write_text(json.dumps({str(f): v for f, v in held.items()}))
+    procs = []
+    for w in range(min(n, len(todo))):
+        mine = ",".join(f"{s}:{f}" for s, f in todo[w::n])
+        log = open(RUNS / f"worker{w}.log", "a")  # noqa: SIM115 - held open for the child
+        cmd = [sys.executable, __file__, "--worker", mine, "--folds", str(k),
+               "--steps", str(RECIPE["steps"])]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+    for p in procs:
+        if p.wait() != 0:
+            raise SystemExit(
+                f"a training worker failed (exit {p.returncode}): see {RUNS}/worker*.log"
+            )
+
+
+def _speed(sizes: list[str]) -> dict[str, float]:
+    """Mpx/s of each size and of ukis-csmask on one image, side by side (2 threads)."""
+    import fine_speed
+
+    img = fine_speed._image(2048)
+    out = {"ukis-csmask": fine_speed.time_ukis(img, 2, 2)}
+    for size in sizes:
+        out[size] = fine_speed.time_fine(img, 2, 2, name=_register(size, 0))
+    return out
+
+
+def table(res: dict) -> str:
+    ref = res["models"]["ukis-csmask"]
+    rows = ["| model | params | On Cloud N cloud F1 | L8 Biome cloud F1 | L8 Biome shadow F1 "
+            "| clear false alarms | Mpx/s | meets |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+
+    def cell(r, src, name, pct=False):
+        s = r[src]["summary"][name]
+        f = (lambda v: f"{100 * v:.2f} %") if pct else (lambda v: f"{v:.3f}")
+        return f"{f(s['mean'])} ({f(s['min'])}-{f(s['max'])})"
+
+    for name, r in res["models"].items():
+        rows.append(
+            f"| {name} | {r.get('parameters', '')} | {cell(r, 'oncloudn', 'cloud_f1')} | "
+            f"{cell(r, 'l8biome', 'cloud_f1')} | {cell(r, 'l8biome', 'shadow_f1')} | "
+            f"{cell(r, 'clear', 'false_alarm', True)} | {res['speed'].get(name, float('nan')):.2f}"
+            f" | {'' if r is ref else ('yes' if r['meets'] else 'no')} |"
+        )
+    return "\n".join(rows)
+
+
+def meets(r: dict, ref: dict, mpx: float, ref_mpx: float) -> bool:
+    """Rule 2026-12-04b's targets: at least ukis-csmask's cross-validated cloud F1 on each
+    labelled source and shadow F1 on L8 Biome, no more false alarms, 3x its speed."""
+
+    def m(x, src, name):
+        return x[src]["summary"][name]["mean"]
+
+    return (
+        all(m(r, s, "cloud_f1") >= m(ref, s, "cloud_f1") for s in ("oncloudn", "l8biome"))
+        and m(r, "l8biome", "shadow_f1") >= m(ref, "l8biome", "shadow_f1")
+        and m(r, "clear", "false_alarm") <= m(ref, "clear", "false_alarm")
+        and mpx >= 3 * ref_mpx
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="m,s,l")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument(
+        "--steps", type=int, default=RULE_STEPS, help="other than the rule's: a smoke run"
+    )
+    p.add_argument("--worker", help=argparse.SUPPRESS)  # size:fold,... (one worker's jobs)
+    args = p.parse_args()
+    RECIPE["steps"] = args.steps
+    if args.worker:
+        held = {int(f): v for f, v in json.loads((RUNS / "folds.json").read_text()).items()}
+        for job in args.worker.split(","):
+            size, fold = job.split(":")
+            train_one(size, int(fold), args.folds, held[int(fold)])
+        return
+    sizes = [s for s in args.sizes.split(",") if s]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        raise SystemExit(f"--sizes: unknown {unknown}; expected some of {sorted(SIZES)}")
+    k = args.folds
+    chips, folds = accuracy.fold_assignment(k)
+    held = {f: sorted(n for n, g in folds.items() if g == f) for f in range(k)}
+    _workers([(s, f) for s in sizes for f in range(k)], held, k, args.jobs)
+    res: dict = {"k": k, "recipe": RECIPE, "sizes": SIZES, "models": {}}
+    res["models"]["ukis-csmask"] = accuracy.summarise(
+        accuracy.fold_totals(chips, folds, "ukis-csmask"), k
+    )
+    for size in sizes:
+        totals: dict = {}
+        for f in range(k):
+            totals.update(accuracy.fold_totals(chips, folds, _register(size, f), only=f))
+        card = json.loads(export_of(size, 0).with_suffix(".json").read_text())
+        res["models"][f"fine-{size}"] = {"parameters": card["parameters"],
+                                         **accuracy.summarise(totals, k)}  # fmt: skip
+    speed = _speed(sizes)
+    res["speed"] = {"ukis-csmask": speed["ukis-csmask"],
+                    **{f"fine-{s}": speed[s] for s in sizes}}  # fmt: skip
+    ref = res["models"]["ukis-csmask"]
+    for name, r in res["models"].items():
+        if r is not ref:
+            r["meets"] = meets(r, ref, res["speed"][name], res["speed"]["ukis-csmask"])
+    print(table(res))
+    out = accuracy.RESULTS / "cv_train.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "cv_train", "machine": machine_info(),
+                               "protocol": "docs/cv-protocol.md, rule 2026-12-04b", **res},
+                              indent=2, default=float))  # fmt: skip
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""benchmarks/cv_train.py's pieces that decide and remember: the rule's targets and the
+teacher cache shared by the fold runs."""
+
+import cv_train
+import numpy as np
+from conftest import TEST_MODEL
+
+from xcloud.models import create_model
+
+
+def _scores(on, l8, shadow, fa):
+    def s(v):
+        return {"mean": v, "min": v, "max": v, "std": 0.0}
+
+    return {
+        "oncloudn": {"summary": {"cloud_f1": s(on)}},
+        "l8biome": {"summary": {"cloud_f1": s(l8), "shadow_f1": s(shadow)}},
+        "clear": {"summary": {"false_alarm": s(fa)}},
+    }
+
+
+def test_meets_needs_every_target():
+    ref = _scores(0.75, 0.90, 0.21, 0.064)
+    assert cv_train.meets(_scores(0.76, 0.90, 0.21, 0.064), ref, 3.0, 1.0)
+    assert not cv_train.meets(_scores(0.76, 0.89, 0.30, 0.01), ref, 9.0, 1.0)  # L8 cloud
+    assert not cv_train.meets(_scores(0.80, 0.95, 0.20, 0.01), ref, 9.0, 1.0)  # shadow
+    assert not cv_train.meets(_scores(0.80, 0.95, 0.30, 0.07), ref, 9.0, 1.0)  # false alarms
+    assert not cv_train.meets(_scores(0.80, 0.95, 0.30, 0.01), ref, 2.9, 1.0)  # speed
+
+
+def test_cached_teacher_runs_each_tile_once(tmp_path):
+    class Counting:
+        def __init__(self):
+            self.model, self.calls = create_model(TEST_MODEL), 0
+
+        def predict(self, x, **kw):
+            self.calls += 1
+            return self.model.predict(x, **kw)
+
+    inner = Counting()
+    teacher = cv_train.CachedTeacher(tmp_path, model=inner)
+    x = np.random.default_rng(0).uniform(0, 0.5, (2, 4, 64, 64)).astype(np.float32)
+    kw = {"bands": ("blue", "green", "red", "nir"), "wavelengths": None, "level": "l1c"}
+    first = teacher.predict(x, **kw)
+    again = teacher.predict(x.copy(), **kw)
+    np.testing.assert_array_equal(first, again)
+    assert inner.calls == 1 and len(list(tmp_path.glob("*.npy"))) == 1
+    teacher.predict(x, **{**kw, "level": "l2a"})  # another level is another question
+    teacher.predict(x[:1], **kw)
+    assert inner.calls == 3
