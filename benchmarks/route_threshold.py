@@ -83,31 +83,45 @@ def cell_counts(ds, sensor, fine: str, thresholds) -> dict:
     return out
 
 
-def ceiling(ref: np.ndarray, cell: int, unit: int) -> dict:
+#: Shares of a cell's valid pixels that may differ from its fill (the cascade's agreement
+#: target is 99.5 %, so a fill may leave up to 0.5 % of a cube's pixels to the minority).
+TOLERANCES = (0.0, 0.005, 0.01, 0.02)
+
+
+def ceiling(ref: np.ndarray, cell: int, unit: int, tolerances=TOLERANCES) -> dict:
     """What a perfect router could skip: valid pixels in cells where the fine stage's mask is
-    all clear or all cloud (filled exactly), and in units made only of such cells (or of
-    cells without valid pixels), which the cascade can skip whole."""
+    all clear or all cloud but for at most a share ``t`` of their valid pixels (filled with the
+    majority; ``t`` = 0: exactly), and in units made only of such cells (or of cells without
+    valid pixels), which the cascade can skip whole; with the pixels those fills get wrong.
+    Keys ``uniform_cells`` and ``skippable_units`` are for ``t`` = 0; ``tolerant`` has every
+    ``t``."""
     h, w = ref.shape[-2:]
     ny, nx = -(-h // cell), -(-w // cell)
     pad = np.full(ref.shape[:-2] + (ny * cell, nx * cell), 255, np.uint8)
     pad[..., :h, :w] = ref
     blocks = pad.reshape(ref.shape[:-2] + (ny, cell, nx, cell))
     n_valid = (blocks != 255).sum(axis=(-3, -1))
-    pure = ((blocks == 0) | (blocks == 255)).all(axis=(-3, -1)) | (
-        (blocks == 1) | (blocks == 255)
-    ).all(axis=(-3, -1))
+    n_clear = (blocks == 0).sum(axis=(-3, -1))
+    n_cloud = (blocks == 1).sum(axis=(-3, -1))
+    minority = n_valid - np.maximum(n_clear, n_cloud)  # wrong if filled with the majority
     edge = (n_valid > 0) & (n_valid < cell * cell)  # partly nodata: the router never trusts it
-    ok = (pure & ~edge) | (n_valid == 0)
     k = unit // cell
     uy, ux = -(-ny // k), -(-nx // k)
-    okp = np.ones(ok.shape[:-2] + (uy * k, ux * k), bool)
-    okp[..., :ny, :nx] = ok
-    unit_ok = okp.reshape(ok.shape[:-2] + (uy, k, ux, k)).all(axis=(-3, -1))
-    in_unit = np.repeat(np.repeat(unit_ok, k, axis=-2), k, axis=-1)[..., :ny, :nx]
-    return {
-        "uniform_cells": int((n_valid * (ok & (n_valid > 0))).sum()),
-        "skippable_units": int((n_valid * in_unit).sum()),
-    }
+    out: dict = {"tolerant": {}}
+    for t in tolerances:
+        ok = ((minority <= t * n_valid) & ~edge) | (n_valid == 0)
+        okp = np.ones(ok.shape[:-2] + (uy * k, ux * k), bool)
+        okp[..., :ny, :nx] = ok
+        unit_ok = okp.reshape(ok.shape[:-2] + (uy, k, ux, k)).all(axis=(-3, -1))
+        in_unit = np.repeat(np.repeat(unit_ok, k, axis=-2), k, axis=-1)[..., :ny, :nx]
+        out["tolerant"][t] = {
+            "uniform_cells": int((n_valid * (ok & (n_valid > 0))).sum()),
+            "skippable_units": int((n_valid * in_unit).sum()),
+            "wrong_cells": int((minority * ok).sum()),
+            "wrong_units": int((minority * in_unit).sum()),
+        }
+    out.update({n: out["tolerant"][tolerances[0]][n] for n in ("uniform_cells", "skippable_units")})
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -135,6 +149,10 @@ def main(argv: list[str] | None = None) -> dict:
                                               "uniform_cells": 0, "skippable_units": 0})  # fmt: skip
                 for n in ("valid", "uniform_cells", "skippable_units"):
                     tot[n] += c[n]
+                for t, v in c["tolerant"].items():
+                    d = tot.setdefault("tolerant", {}).setdefault(t, dict.fromkeys(v, 0))
+                    for n in v:
+                        d[n] += v[n]
                 tot["scenes"] += 1
                 for t, v in c["thresholds"].items():
                     d = tot["thresholds"].setdefault(t, {"trusted": 0, "disagree": 0})
@@ -161,6 +179,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"{key:<20} {ceilings[key]['uniform_cells']:>10.1%} {ceilings[key]['skippable_units']:>10.1%}"
         )
+    print("\nwith a tolerance t (cells filled with their majority if at most t of their valid "
+          "pixels differ): skippable share, and the share of valid pixels the fills get wrong")  # fmt: skip
+    print(f"{'source':<20} {'t':>6} {'cells':>8} {'wrong':>7} {'units':>8} {'wrong':>7}")
+    for key, tot in totals.items():
+        ceilings[key]["tolerant"] = {}
+        for t, v in tot["tolerant"].items():
+            r = {n: v[n] / max(tot["valid"], 1) for n in v}
+            ceilings[key]["tolerant"][t] = r
+            print(f"{key:<20} {t:>6.3f} {r['uniform_cells']:>8.1%} {r['wrong_cells']:>7.2%} "
+                  f"{r['skippable_units']:>8.1%} {r['wrong_units']:>7.2%}")  # fmt: skip
     ok = [r["threshold"] for r in rows if r["source"] == "all" and r["disagreement"] <= LIMIT]
     chosen = min(ok) if ok else 1.0
     print(f"chosen (lowest threshold with pooled disagreement <= {LIMIT:.1%}): {chosen}")
