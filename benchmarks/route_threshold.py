@@ -13,7 +13,10 @@ Biome, EuroSAT, SEN12MS-CR) and the unlabelled scenes with blue, green, red and 
 units or the safety ring, so mosaics are not needed. Printed per source and pooled, written to
 ``benchmarks/results/route_threshold.json``, with the ceiling any router has on these scenes:
 the share of valid pixels in cells (and in whole routing units) where the fine stage's own mask
-is uniform, the most the cascade can skip without disagreeing with it.
+is uniform, the most the cascade can skip without disagreeing with it; the same with a
+tolerance (a cell filled with its majority when at most 0.5, 1 or 2 % of its pixels differ, and
+the pixels those fills get wrong), and at other routing unit sizes. Scenes smaller than a unit
+count as one unit.
 
 Run
 ---
@@ -77,6 +80,10 @@ def cell_counts(ds, sensor, fine: str, thresholds) -> dict:
     wrong = big(fill) != ref
     out = {"valid": int(valid.sum()), "thresholds": {}}
     out.update(ceiling(ref, cell, int(r.attrs["unit_size_px"])))
+    out["by_unit"] = {  # the same at other unit sizes: what smaller units could skip
+        u: {t: v["skippable_units"] for t, v in ceiling(ref, cell, u, (0.0, 0.005))["tolerant"].items()}
+        for u in UNITS
+    }  # fmt: skip
     for t in thresholds:
         tr = big(trusted0 & (prob >= t)) & valid
         out["thresholds"][t] = {"trusted": int(tr.sum()), "disagree": int((tr & wrong).sum())}
@@ -86,6 +93,8 @@ def cell_counts(ds, sensor, fine: str, thresholds) -> dict:
 #: Shares of a cell's valid pixels that may differ from its fill (the cascade's agreement
 #: target is 99.5 %, so a fill may leave up to 0.5 % of a cube's pixels to the minority).
 TOLERANCES = (0.0, 0.005, 0.01, 0.02)
+#: Routing unit sizes the ceiling is also given at (the stage's own is 448 px for ukis-csmask).
+UNITS = (64, 128, 256, 448, 896)
 
 
 def ceiling(ref: np.ndarray, cell: int, unit: int, tolerances=TOLERANCES) -> dict:
@@ -149,6 +158,10 @@ def main(argv: list[str] | None = None) -> dict:
                                               "uniform_cells": 0, "skippable_units": 0})  # fmt: skip
                 for n in ("valid", "uniform_cells", "skippable_units"):
                     tot[n] += c[n]
+                for u, v in c["by_unit"].items():
+                    d = tot.setdefault("by_unit", {}).setdefault(u, dict.fromkeys(v, 0))
+                    for t in v:
+                        d[t] += v[t]
                 for t, v in c["tolerant"].items():
                     d = tot.setdefault("tolerant", {}).setdefault(t, dict.fromkeys(v, 0))
                     for n in v:
@@ -189,6 +202,15 @@ def main(argv: list[str] | None = None) -> dict:
             ceilings[key]["tolerant"][t] = r
             print(f"{key:<20} {t:>6.3f} {r['uniform_cells']:>8.1%} {r['wrong_cells']:>7.2%} "
                   f"{r['skippable_units']:>8.1%} {r['wrong_units']:>7.2%}")  # fmt: skip
+    print("\nunits a perfect router could skip, by unit size (exactly / with t = 0.005)")
+    print(f"{'source':<20} " + " ".join(f"{u:>13}" for u in UNITS))
+    for key, tot in totals.items():
+        by = {
+            u: {t: n / max(tot["valid"], 1) for t, n in v.items()}
+            for u, v in tot["by_unit"].items()
+        }
+        ceilings[key]["by_unit"] = by
+        print(f"{key:<20} " + " ".join(f"{by[u][0.0]:>6.1%}/{by[u][0.005]:>6.1%}" for u in UNITS))
     ok = [r["threshold"] for r in rows if r["source"] == "all" and r["disagreement"] <= LIMIT]
     chosen = min(ok) if ok else 1.0
     print(f"chosen (lowest threshold with pooled disagreement <= {LIMIT:.1%}): {chosen}")
