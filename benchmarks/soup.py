@@ -1,5 +1,5 @@
 """Weight averages of draws of fine.v14's recipe, and the average with a cloud-logit offset set on
-the training chips: fine.v18 / fine.v19 (candidates, not shipped) and fine.v20.
+the training chips: fine.v18, fine.v19 and fine.v20.
 
 * **fine.v18** (``docs/results/rules-2026-11-26/rule_v18.md``): every floating-point tensor of
   the four draws' state dicts (fine.v14, fine.v14s1, fine.v15, fine.v17; all fine-tuned 3000 steps

@@ -9,7 +9,7 @@ run before them; the full run repeats the chain and then trains ``coarse``:
 
 1. ``fine.v1``: from scratch on On Cloud N train, L8 Biome train and synthetic composites
    (2100 s budget);
-2. ``fine.v12`` (shipped before fine.v20; ``coarse``'s targets come from it): fine.v1
+2. ``fine.v12`` (``coarse``'s targets come from it): fine.v1
    fine-tuned (3000 steps) on the On Cloud N chips whose labels agree with their own imagery
    (:func:`xcloud.train.data.split_noisy_labels` rejects 17 of 24, which stay in as
    teacher-only scenes), L8 Biome with its partial shadow labels read as such
@@ -60,7 +60,7 @@ FINE_V1 = dict(
     source_weights={"oncloudn": 0.35, "l8biome": 0.35, "synthetic": 0.3}, time_limit=2100.0, groups=4,
     ckpt_every=250, out="runs/fine_v1",
 )  # fmt: skip
-#: The fine.v2 candidate (not shipped): fine.v1 + distillation from ukis-csmask, shadow emphasis.
+#: fine.v2: fine.v1 + distillation from ukis-csmask, shadow emphasis.
 FINE_V2 = dict(
     steps=3000, batch_size=16, crop=128, lr=1e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=2,
     source_weights={"oncloudn": 0.3, "l8biome": 0.3, "synthetic": 0.15, "unlabelled": 0.25},
@@ -68,7 +68,7 @@ FINE_V2 = dict(
     init="runs/fine_v1/export/fine.v1.safetensors", class_weights=(1.0, 1.0, 1.0, 2.0),
     distill=1.0, distill_weights=(1.0, 1.0, 1.0, 3.0),
 )  # fmt: skip
-#: fine.v3 (shipped): fine.v1 fine-tuned on label-checked On Cloud N chips (the rejected ones teacher-only),
+#: fine.v3: fine.v1 fine-tuned on label-checked On Cloud N chips (the rejected ones teacher-only),
 #: L8 Biome, synthetic composites and unlabelled scenes, distillation at equal class weights.
 FINE_V3 = dict(
     steps=3000, batch_size=16, crop=128, lr=1e-3, weight_decay=1e-4, gamma=1.0, seed=0, threads=2,
@@ -77,15 +77,15 @@ FINE_V3 = dict(
     init="runs/fine_v1/export/fine.v1.safetensors", distill=1.0,
     distill_weights=(1.0, 1.0, 1.0, 1.0), clean_labels=("oncloudn",),
 )  # fmt: skip
-#: fine.v4 (candidate, not shipped): fine.v3 trained on with the same data and losses for up to 4000 more steps.
+#: fine.v4: fine.v3 trained on with the same data and losses for up to 4000 more steps.
 FINE_V4 = dict(FINE_V3, steps=4000, time_limit=1200.0, out="runs/fine_v4",
                init="runs/fine_v3/export/fine.v3.safetensors")  # fmt: skip
-#: fine.v5 (candidate, not shipped): fine.v3's run with the teacher's shadow mass weighted 0.3.
+#: fine.v5: fine.v3's run with the teacher's shadow mass weighted 0.3.
 FINE_V5 = dict(FINE_V3, distill_weights=(1.0, 1.0, 1.0, 0.3), out="runs/fine_v5",
                time_limit=2400.0)  # fmt: skip
 #: Ablation: fine.v3's run without label cleaning (all 24 On Cloud N chips with their labels).
 FINE_V3_NOCLEAN = dict(FINE_V3, clean_labels=(), out="runs/fine_v3_noclean")
-#: fine.v6 (shipped before fine.v12): fine.v3's run with L8 Biome's partial shadow labels read
+#: fine.v6: fine.v3's run with L8 Biome's partial shadow labels read
 #: as such (in crops that label cloud but no shadow, "clear" means "clear or shadow").
 FINE_V6 = dict(FINE_V3, partial_shadow=("l8biome",), out="runs/fine_v6")
 #: fine.v7 (candidate): fine.v6's run with the teacher's shadow weighted 2 (shadow recall of
@@ -108,7 +108,7 @@ FINE_V11 = dict(FINE_V6, distill=3.0, out="runs/fine_v11")
 FINE_V11_SEED1 = dict(FINE_V11, seed=1, time_limit=None, out="runs/seed1/distill3")
 #: Ablation: fine.v6's run without label cleaning.
 FINE_V6_NOCLEAN = dict(FINE_V6, clean_labels=(), out="runs/fine_v6_noclean")
-#: fine.v12 (shipped before fine.v20; coarse.v10 is distilled from it): fine.v6's run without
+#: fine.v12 (coarse.v10 is distilled from it): fine.v6's run without
 #: the synthetic composites (their batches go to the other sources in proportion); seed 1
 #: step-exact, as ``runs/seed1/partial_shadow`` (fine.v6's
 #: recipe with seed 1), the pair that decided it.
@@ -150,9 +150,9 @@ COARSE_V4 = dict(
     coarse_targets="routing", coarse_alpha=(1.5, 3.0, 1.0, 1.0), out="runs/coarse_v4",
 )  # fmt: skip
 
-#: coarse.v5 (shipped before coarse.v8): coarse.v4's run distilled from fine.v6.
+#: coarse.v5: coarse.v4's run distilled from fine.v6.
 COARSE_V5 = dict(COARSE_V4, out="runs/coarse_v5")
-#: coarse.v6 (candidate, not shipped): coarse.v5 trained on for 9000 more steps. More confident,
+#: coarse.v6: coarse.v5 trained on for 9000 more steps. More confident,
 #: and more often at odds with fine (the coarse card's ``experiments``).
 COARSE_V6 = dict(
     COARSE_V5, init="runs/coarse_v5/export/coarse.v5.safetensors", out="runs/coarse_v6"
@@ -177,10 +177,10 @@ COARSE_V7_L8OUT = dict(COARSE_V8, route_tolerance=0.01, out="runs/coarse_v7_l8ou
 COARSE_V8_SEED1 = dict(COARSE_V8, seed=1, out="runs/coarse_v8_seed1")
 COARSE_V8_SEED2 = dict(COARSE_V8, seed=2, out="runs/coarse_v8_seed2")
 #: coarse.v8's recipe distilled from the fine.v11 candidate (``--only fine-v11`` first): the
-#: router a shipped fine.v11 would need (candidate, not shipped).
+#: router a shipped fine.v11 would need.
 COARSE_V9 = dict(COARSE_V8, out="runs/coarse_v9")
 COARSE_V9_SEED1 = dict(COARSE_V9, seed=1, out="runs/coarse_v9_seed1")
-#: coarse.v10 (shipped): coarse.v8's recipe distilled from fine.v12.
+#: coarse.v10: coarse.v8's recipe distilled from fine.v12.
 COARSE_V10 = dict(COARSE_V8, out="runs/coarse_v10")
 #: coarse.v10's recipe with seed 1: how much of its result on ``l8scene`` is the draw.
 COARSE_V10_SEED1 = dict(COARSE_V10, seed=1, out="runs/coarse_v10_seed1")
