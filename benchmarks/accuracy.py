@@ -261,14 +261,15 @@ def fold_assignment(k: int = 5) -> tuple[list[tuple[str, str, Chip]], dict[str, 
     return chips, cv_folds([(s, g, c.name, int(c.valid.sum())) for s, g, c in chips], k)
 
 
-def fold_totals(chips, folds, model: str, only: int | None = None) -> dict:
-    """``model``'s counts per ``(source, fold)`` over ``chips`` (only fold ``only`` if given)."""
+def fold_totals(chips, folds, model: str, only: int | None = None, *, predict_fn=None) -> dict:
+    """``model``'s counts per ``(source, fold)`` over ``chips`` (only fold ``only`` if given);
+    ``predict_fn(chip, model)`` gives the codes (default :func:`predict`)."""
     totals: dict = {}
     for src, _, chip in chips:
         if only is not None and folds[chip.name] != only:
             continue
         key = (src, folds[chip.name])
-        add = _chip_counts(chip, predict(chip, model))
+        add = _chip_counts(chip, (predict_fn or predict)(chip, model))
         totals[key] = {n: totals.get(key, {}).get(n, 0) + v for n, v in add.items()}
     return totals
 

@@ -48,3 +48,12 @@ def test_cached_teacher_runs_each_tile_once(tmp_path):
     teacher.predict(x, **{**kw, "level": "l2a"})  # another level is another question
     teacher.predict(x[:1], **kw)
     assert inner.calls == 3
+
+
+def test_ensemble_is_the_argmax_of_the_mean_and_nodata_where_either_has_none():
+    a = np.zeros((4, 1, 3), np.float32)
+    b = np.zeros((4, 1, 3), np.float32)
+    a[:, 0, 0], b[:, 0, 0] = (0.6, 0.1, 0.3, 0.0), (0.2, 0.8, 0.0, 0.0)  # mean: cloud 0.45
+    a[:, 0, 1], b[:, 0, 1] = (0.1, 0.0, 0.0, 0.9), (0.5, 0.5, 0.0, 0.0)  # shadow 0.45
+    a[:, 0, 2] = np.nan
+    assert cv_train.ensemble_codes(a, b).tolist() == [[1, 3, 255]]
