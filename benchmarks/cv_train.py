@@ -108,13 +108,12 @@ def train_one(size: str, fold: int, k: int, held_out: list[str]) -> None:
 def _register(size: str, fold: int) -> str:
     """Register the exported run as a model beside ``fine`` (same tiling, its own weights)."""
     from xcloud.models import get_spec, register_model
-    from xcloud.models._registry import sha256_file
 
     weights = export_of(size, fold)
     card = json.loads(weights.with_suffix(".json").read_text())
     name = f"fine-cv-{size}-f{fold}"
     spec = replace(get_spec("fine"), name=name, weights=str(weights.resolve()),
-                   sha256=sha256_file(weights), card=card, unavailable=None)  # fmt: skip
+                   sha256=_sha(weights), card=card, unavailable=None)  # fmt: skip
     register_model(spec, replace=True)
     return name
 
@@ -158,6 +157,27 @@ class _Ensemble:
         if chip.name not in self.teacher:
             self.teacher[chip.name] = probs4(chip, "ukis-csmask")
         return ensemble_codes(probs4(chip, student), self.teacher[chip.name])
+
+
+def _sha(path: Path) -> str:
+    from xcloud.models._registry import sha256_file
+
+    return sha256_file(path)
+
+
+def _scored(name: str, compute, weights: list[str] | None = None) -> dict:
+    """``compute()``'s fold totals, kept in ``runs/cv/scores/<name>.json`` for the same
+    ``weights`` (their sha256), so that a rerun scores only what changed."""
+    path = RUNS / "scores" / f"{name}.json"
+    if path.exists():
+        kept = json.loads(path.read_text())
+        if kept["weights"] == weights:
+            return {(s, int(f)): v for s, f, v in kept["totals"]}
+    totals = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [(s, f, v) for (s, f), v in totals.items()]
+    path.write_text(json.dumps({"weights": weights, "totals": rows}))
+    return totals
 
 
 def _workers(jobs: list[tuple[str, int]], held: dict[int, list[str]], k: int, n: int) -> None:
@@ -253,17 +273,21 @@ def main() -> None:
     held = {f: sorted(n for n, g in folds.items() if g == f) for f in range(k)}
     _workers([(s, f) for s in sizes for f in range(k)], held, k, args.jobs)
     res: dict = {"k": k, "recipe": RECIPE, "sizes": SIZES, "models": {}}
-    res["models"]["ukis-csmask"] = accuracy.summarise(
-        accuracy.fold_totals(chips, folds, "ukis-csmask"), k
-    )
+    ukis = _scored("ukis-csmask", lambda: accuracy.fold_totals(chips, folds, "ukis-csmask"))
+    res["models"]["ukis-csmask"] = accuracy.summarise(ukis, k)
     ensemble = _Ensemble()
     for size in sizes:
-        totals: dict = {}
-        both: dict = {}
-        for f in range(k):
-            name = _register(size, f)
-            totals.update(accuracy.fold_totals(chips, folds, name, only=f))
-            both.update(accuracy.fold_totals(chips, folds, name, only=f, predict_fn=ensemble))
+
+        def students(size=size, fn=None) -> dict:
+            out: dict = {}
+            for f in range(k):
+                name = _register(size, f)
+                out.update(accuracy.fold_totals(chips, folds, name, only=f, predict_fn=fn))
+            return out
+
+        digest = [_sha(export_of(size, f)) for f in range(k)]
+        totals = _scored(f"fine-{size}", students, digest)
+        both = _scored(f"ensemble-{size}", lambda s=size: students(s, ensemble), digest)
         card = json.loads(export_of(size, 0).with_suffix(".json").read_text())
         res["models"][f"fine-{size}"] = {"parameters": card["parameters"],
                                          **accuracy.summarise(totals, k)}  # fmt: skip

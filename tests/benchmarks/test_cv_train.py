@@ -57,3 +57,17 @@ def test_ensemble_is_the_argmax_of_the_mean_and_nodata_where_either_has_none():
     a[:, 0, 1], b[:, 0, 1] = (0.1, 0.0, 0.0, 0.9), (0.5, 0.5, 0.0, 0.0)  # shadow 0.45
     a[:, 0, 2] = np.nan
     assert cv_train.ensemble_codes(a, b).tolist() == [[1, 3, 255]]
+
+
+def test_scores_are_kept_for_the_same_weights_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(cv_train, "RUNS", tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {("oncloudn", 0): {"tp": len(calls)}}
+
+    first = cv_train._scored("fine-m", compute, ["a"])
+    assert cv_train._scored("fine-m", compute, ["a"]) == first == {("oncloudn", 0): {"tp": 1}}
+    assert cv_train._scored("fine-m", compute, ["b"]) == {("oncloudn", 0): {"tp": 2}}
+    assert len(calls) == 2
