@@ -137,10 +137,10 @@ def probs4(chip, model: str) -> np.ndarray:
     return out
 
 
-def ensemble_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rule 2026-12-04c: the arg-max of the two models' mean probabilities; 255 where either
-    has none."""
-    m = (a + b) / 2
+def ensemble_codes(a: np.ndarray, b: np.ndarray, w: float = 0.5) -> np.ndarray:
+    """Rule 2026-12-04c: the arg-max of the two models' mean probabilities, ``w`` on ``a``
+    (rule 2026-12-04d); 255 where either has none."""
+    m = w * a + (1 - w) * b
     codes = np.argmax(np.nan_to_num(m, nan=-1.0), axis=0).astype(np.uint8)
     codes[~np.isfinite(m).all(axis=0)] = 255
     return codes
@@ -157,6 +157,52 @@ class _Ensemble:
         if chip.name not in self.teacher:
             self.teacher[chip.name] = probs4(chip, "ukis-csmask")
         return ensemble_codes(probs4(chip, student), self.teacher[chip.name])
+
+
+#: Rule 2026-12-04d's grid: (student size, its weight); weight 0 is ukis-csmask alone.
+NESTED = (("-", 0.0), ("s", 0.25), ("s", 0.5), ("s", 0.75), ("m", 0.25), ("m", 0.5), ("m", 0.75))
+
+
+def nested_totals(chips, folds, k: int) -> dict:
+    """Fold totals of every :data:`NESTED` candidate, ``{"<size>@<w>": {(source, fold): ...}}``
+    (each fold scored with its own students; ukis-csmask's probabilities computed once)."""
+    out: dict = {f"{s}@{w}": {} for s, w in NESTED}
+    for f in range(k):
+        names = {s: _register(s, f) for s in {s for s, _ in NESTED if s != "-"}}
+        for src, _, chip in chips:
+            if folds[chip.name] != f:
+                continue
+            teacher = probs4(chip, "ukis-csmask")
+            student = {s: probs4(chip, n) for s, n in names.items()}
+            for s, w in NESTED:
+                codes = ensemble_codes(student.get(s, teacher), teacher, w)
+                add = accuracy._chip_counts(chip, codes)
+                t = out[f"{s}@{w}"].setdefault((src, f), {})
+                for n, v in add.items():
+                    t[n] = t.get(n, 0) + v
+    return out
+
+
+def nested_choice(totals: dict, k: int) -> dict:
+    """Rule 2026-12-04d: per fold the candidate chosen on the other folds, and the nested
+    estimate (the chosen candidates' held-out scores, summarised over folds)."""
+
+    def mean_on(cand: str, fs: list[int], src: str, name: str) -> float:
+        vals = [accuracy._fold_scores(totals[cand][(src, f)], src)[name] for f in fs]
+        return float(np.nanmean(vals))
+
+    def choose(fs: list[int]) -> str:  # the best on folds fs, false alarms no higher there
+        fa = mean_on(f"-@{0.0}", fs, "clear", "false_alarm")
+        ok = [c for c in totals if mean_on(c, fs, "clear", "false_alarm") <= fa]
+        return max(ok, key=lambda c: (mean_on(c, fs, "oncloudn", "cloud_f1")
+                                      + mean_on(c, fs, "l8biome", "cloud_f1")) / 2)  # fmt: skip
+
+    chosen, held = {}, {}
+    for f in range(k):
+        chosen[f] = choose([g for g in range(k) if g != f])
+        held.update({key: v for key, v in totals[chosen[f]].items() if key[1] == f})
+    every = choose(list(range(k)))
+    return {"chosen": chosen, "on_all_folds": every, "estimate": accuracy.summarise(held, k)}
 
 
 def _sha(path: Path) -> str:
@@ -255,6 +301,7 @@ def main() -> None:
     p.add_argument(
         "--steps", type=int, default=RULE_STEPS, help="other than the rule's: a smoke run"
     )
+    p.add_argument("--nested", action="store_true", help="rule 2026-12-04d (after training)")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # size:fold,... (one worker's jobs)
     args = p.parse_args()
     RECIPE["steps"] = args.steps
@@ -272,6 +319,8 @@ def main() -> None:
     chips, folds = accuracy.fold_assignment(k)
     held = {f: sorted(n for n, g in folds.items() if g == f) for f in range(k)}
     _workers([(s, f) for s in sizes for f in range(k)], held, k, args.jobs)
+    if args.nested:
+        return _nested(chips, folds, k)
     res: dict = {"k": k, "recipe": RECIPE, "sizes": SIZES, "models": {}}
     ukis = _scored("ukis-csmask", lambda: accuracy.fold_totals(chips, folds, "ukis-csmask"))
     res["models"]["ukis-csmask"] = accuracy.summarise(ukis, k)
@@ -307,6 +356,26 @@ def main() -> None:
     out.write_text(json.dumps({"benchmark": "cv_train", "machine": machine_info(),
                                "protocol": "docs/cv-protocol.md, rule 2026-12-04b", **res},
                               indent=2, default=float))  # fmt: skip
+    print(f"wrote {out}")
+
+
+def _nested(chips, folds, k: int) -> None:
+    totals = nested_totals(chips, folds, k)
+    res = nested_choice(totals, k)
+    res["candidates"] = {c: accuracy.summarise(t, k) for c, t in totals.items()}
+    ref = res["candidates"][f"-@{0.0}"]
+    res["adopted"] = meets(res["estimate"], ref, 1.0, 0.0)
+    print("chosen per fold:", res["chosen"], "; on all folds:", res["on_all_folds"])
+    for name, r in [*res["candidates"].items(), ("nested estimate", res["estimate"])]:
+        print(f"{name:>16}: " + " / ".join(
+            f"{r[src]['summary'][m]['mean']:.3f}" for src, m in
+            (("oncloudn", "cloud_f1"), ("l8biome", "cloud_f1"), ("l8biome", "shadow_f1"),
+             ("clear", "false_alarm"))))  # fmt: skip
+    print("adopted:", res["adopted"])
+    out = accuracy.RESULTS / "cv_train_nested.json"
+    out.write_text(json.dumps({"benchmark": "cv_train_nested", "machine": machine_info(),
+                               "protocol": "docs/cv-protocol.md, rule 2026-12-04d",
+                               **res}, indent=2, default=str))  # fmt: skip
     print(f"wrote {out}")
 
 

@@ -71,3 +71,32 @@ def test_scores_are_kept_for_the_same_weights_only(tmp_path, monkeypatch):
     assert cv_train._scored("fine-m", compute, ["a"]) == first == {("oncloudn", 0): {"tp": 1}}
     assert cv_train._scored("fine-m", compute, ["b"]) == {("oncloudn", 0): {"tp": 2}}
     assert len(calls) == 2
+
+
+def _counts(tp, fn, fa=0):
+    """Fold totals with cloud F1 = 2tp / (2tp + fn) and the given false alarms (of 100)."""
+    lab = {"tp": tp, "fp": 0, "fn": fn, "tn": 0, "n": tp + fn, "label_cloud": tp + fn,
+           "called_clear": fn, "called_cloud": tp, "called_thin": 0, "called_shadow": 0}  # fmt: skip
+    clear = {**dict.fromkeys(lab, 0), "n": 100, "called_clear": 100 - fa}
+    return lab, clear
+
+
+def test_nested_choice_scores_each_fold_with_the_choice_made_on_the_others():
+    def cand(f1_by_fold, fa=0):
+        out = {}
+        for f, (tp, fn) in enumerate(f1_by_fold):
+            lab, clear = _counts(tp, fn, fa)
+            out.update({("oncloudn", f): lab, ("l8biome", f): lab, ("clear", f): clear})
+        return out
+
+    totals = {
+        "-@0.0": cand([(50, 50), (50, 50), (50, 50)], fa=5),
+        "s@0.25": cand([(90, 10), (10, 90), (90, 10)], fa=5),  # strong on folds 0 and 2 only
+        "m@0.5": cand([(99, 1), (99, 1), (99, 1)], fa=9),  # best, but more false alarms
+    }
+    res = cv_train.nested_choice(totals, 3)
+    # only for fold 1 do the other folds (0, 2) favour s@0.25, and fold 1 is where it fails
+    assert res["chosen"] == {0: "-@0.0", 1: "s@0.25", 2: "-@0.0"}
+    est = res["estimate"]["oncloudn"]["folds"]
+    assert [round(e["cloud_f1"], 3) for e in est] == [0.667, 0.182, 0.667]
+    assert res["on_all_folds"] == "s@0.25"  # 0.692 over all folds
