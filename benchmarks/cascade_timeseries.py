@@ -14,9 +14,10 @@ Stacks of three steps hold 0, 1, 2 or 3 uniform scenes (clear, overcast, nodata-
 broken ones for the rest. Each stack is masked by ``fine`` everywhere and by the cascade with
 the same ``fine`` stage (``fine="fine"``: the default's ukis-csmask stage routes nothing,
 ``benchmarks/route_threshold.py``), routing inside the graph (the overview computed from the
-cube), side by side in one run on this CPU. Printed per stack: seconds, speed-up, the units
-that ran ``fine`` (from ``xcloud.route``), pixel agreement, and cloud F1 of both against the
-labels. Results go to ``benchmarks/results/cascade_timeseries.json``.
+cube), and again with 512 px routing units (``CascadeOptions(unit=512)``; the default on a CPU
+is one 256 px tile stride), side by side in one run on this CPU. Printed per stack: seconds,
+speed-up, the units that ran ``fine`` (from ``xcloud.route``), pixel agreement, and cloud F1
+of both against the labels. Results go to ``benchmarks/results/cascade_timeseries.json``.
 
 Run
 ---
@@ -37,6 +38,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _metrics import confusion, machine_info, scores  # noqa: E402
 
+#: The larger routing unit measured beside the default (``CascadeOptions(unit=...)``).
+BIG_UNIT = 512
 CLEAR = ("iacc", "kgqy", "kguj", "kgzu")
 OVERCAST = ("adwz", "adxp", "aeaj", "holy")
 BROKEN = (
@@ -123,16 +126,21 @@ def main(argv: list[str] | None = None) -> dict:
         for stack, names in STACKS.items():
             ds = _dataset([sc[n][0] for n in names])
             lab = np.stack([sc[n][1] for n in names])
-            t_fine, t_casc = [], []
-            for _ in range(a.repeats):  # interleaved, so drift hits both
+            big = xcloud.CascadeOptions(unit=BIG_UNIT)
+            t_fine, t_casc, t_big = [], [], []
+            for _ in range(a.repeats):  # interleaved, so drift hits all three
                 t0 = time.perf_counter()
                 fine = ds.cloud.mask("fine").values
                 t_fine.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 casc = ds.cloud.mask("cascade", fine="fine").values
                 t_casc.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                casc_big = ds.cloud.mask("cascade", fine="fine", cascade=big).values
+                t_big.append(time.perf_counter() - t0)
             routing = ds.cloud.route(fine="fine")
-            tf, tc = float(np.median(t_fine)), float(np.median(t_casc))
+            routing_big = ds.cloud.route(fine="fine", cascade=big)
+            tf, tc, tb = (float(np.median(t)) for t in (t_fine, t_casc, t_big))
             rows.append({
                 "stack": stack, "scenes": list(names), "fine_s": tf, "cascade_s": tc,
                 "speedup": tf / tc,
@@ -140,12 +148,17 @@ def main(argv: list[str] | None = None) -> dict:
                 "fine_units_per_step": [float(v) for v in routing.fine_fraction.values],
                 "agreement": float((casc == fine).mean()),
                 "cloud_f1_fine": _f1(fine, lab), "cloud_f1_cascade": _f1(casc, lab),
+                f"unit{BIG_UNIT}": {"cascade_s": tb, "speedup": tf / tb,
+                                    "fine_units": float(routing_big.unit_fine.values.mean()),
+                                    "agreement": float((casc_big == fine).mean())},
             })  # fmt: skip
             r = rows[-1]
+            rb = r[f"unit{BIG_UNIT}"]
             print(f"{stack}  {' + '.join(names):32s} fine {tf:5.1f} s  cascade {tc:5.1f} s  "
                   f"{r['speedup']:4.2f}x  units to fine {r['fine_units']:5.1%}  agreement "
                   f"{r['agreement']:.3%}  cloud F1 {r['cloud_f1_fine']:.3f} / "
-                  f"{r['cloud_f1_cascade']:.3f}", flush=True)  # fmt: skip
+                  f"{r['cloud_f1_cascade']:.3f}; {BIG_UNIT} px units {rb['speedup']:4.2f}x, "
+                  f"{rb['fine_units']:5.1%} to fine, agreement {rb['agreement']:.3%}", flush=True)  # fmt: skip
     out = {"benchmark": "cascade_timeseries", "machine": machine_info(), "rows": rows,
            "repeats": a.repeats}  # fmt: skip
     path = Path(__file__).parent / "results" / "cascade_timeseries.json"

@@ -417,3 +417,22 @@ def test_when_no_unit_can_be_skipped_the_cascade_runs_fine_itself(real512):
     fine = ds.cloud.mask("fine")
     assert "cascade" not in m.data.name and m.data.name.startswith("xcloud-fine")
     np.testing.assert_array_equal(m.values, fine.values)
+
+
+def test_unit_option_sets_the_routing_unit_and_names_a_bad_one(real512):
+    """CascadeOptions(unit=) routes in units of that edge (a nodata half skipped whole either
+    way), and a unit the stride or the cell does not tile is refused before anything runs."""
+    x = real512.copy()
+    x[:, :, 256:] = np.nan
+    ds = _dataset(x, {"y": 512, "x": 512})
+    r256 = ds.cloud.route(fine="fine", cascade=xcloud.CascadeOptions(ring=0))
+    r512 = ds.cloud.route(fine="fine", cascade=xcloud.CascadeOptions(ring=0, unit=512))
+    assert (r256.attrs["unit_size_px"], r512.attrs["unit_size_px"]) == (256, 512)
+    assert r256.unit_fine.shape == (2, 2) and r512.unit_fine.shape == (1, 1)
+    assert not r256.unit_fine.values[:, 1].any() and r512.unit_fine.values.all()
+    m = ds.cloud.mask(fine="fine", cascade=xcloud.CascadeOptions(ring=0, unit=512)).values
+    assert (m[:, 256:] == 255).all() and (m[:, :256] != 255).all()
+    with pytest.raises(ParameterError, match=r"unit=300 px must be a multiple .* try unit=256"):
+        ds.cloud.mask(fine="fine", cascade=xcloud.CascadeOptions(unit=300))
+    with pytest.raises(ParameterError, match=r"unit='big': expected a whole number of pixels"):
+        ds.cloud.mask(fine="fine", cascade=xcloud.CascadeOptions(unit="big"))  # type: ignore[arg-type]

@@ -112,6 +112,11 @@ class CascadeJob:
             v = getattr(self, name)
             if not is_whole(v, low):
                 raise ParameterError(f"{name}={v!r}: expected a whole number >= {low} ({meaning})")
+        if self.unit is not None and not is_whole(self.unit, 1):
+            raise ParameterError(
+                f"unit={self.unit!r}: expected a whole number of pixels (the routing unit's "
+                "edge, a multiple of the fine stage's tile stride), or None for the default"
+            )
         self.unit_size()  # the cell must tile the unit: refuse now, not at compute time
 
     @property
