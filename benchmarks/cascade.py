@@ -337,8 +337,8 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
     block_bytes = img.shape[0] * 256 * 256 * 2
     kw = dict(meta["kw"], device="cpu")
     # routing against the stage it was trained for, side by side
-    opts = {k: v for k, v in (("route_threshold", args.threshold), ("ring", args.ring))
-            if v is not None}  # fmt: skip
+    opts = {k: v for k, v in (("route_threshold", args.threshold), ("ring", args.ring),
+                              ("unit", args.unit)) if v is not None}  # fmt: skip
     ckw = dict(kw, fine="fine", cascade=xcloud.CascadeOptions(**opts))
     res: dict = {"mosaic": name, "shape": [h, w], "megapixels": mpx, "note": note}
 
@@ -408,7 +408,7 @@ def run_mosaic(name: str, args, workdir: Path) -> dict:
         c: float((fine[valid] == k).mean())
         for k, c in enumerate(("clear", "cloud", "thin", "shadow"))
     }
-    geom = (routing.attrs["cell_size_px"], routing.attrs["unit_size_px"], ckw.get("ring", 1))
+    geom = (routing.attrs["cell_size_px"], routing.attrs["unit_size_px"], opts.get("ring", 1))
     res["oracle_fine_fraction"] = oracle_fine_fraction(fine, *geom)
     # the same with the human labels in place of fine: what the mosaic itself allows
     res["label_oracle_fine_fraction"] = oracle_fine_fraction(lab, *geom) if labelled else None
@@ -495,6 +495,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--mosaic", nargs="+", default=["oncloudn", "mixed", "gradient", "l8scene"])
     p.add_argument("--threshold", type=float, default=None, help="route_threshold (default: card)")
     p.add_argument("--ring", type=int, default=None, help="safety ring in units (default: 1)")
+    p.add_argument("--unit", type=int, default=None, help="routing unit in px (default: 256)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--plot", default=None, help="directory for routing PNGs")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "cascade.json"))
