@@ -26,6 +26,7 @@ def test_meets_needs_every_target():
     assert not cv_train.meets(_scores(0.80, 0.95, 0.20, 0.01), ref, 9.0, 1.0)  # shadow
     assert not cv_train.meets(_scores(0.80, 0.95, 0.30, 0.07), ref, 9.0, 1.0)  # false alarms
     assert not cv_train.meets(_scores(0.80, 0.95, 0.30, 0.01), ref, 2.9, 1.0)  # speed
+    assert cv_train.meets(_scores(0.80, 0.95, 0.30, 0.01), ref)  # an ensemble: no speed target
 
 
 def test_cached_teacher_runs_each_tile_once(tmp_path):
