@@ -176,8 +176,8 @@ COARSE_V7_L8OUT = dict(COARSE_V8, route_tolerance=0.01, out="runs/coarse_v7_l8ou
 #: coarse.v8's recipe with another seed: how much of its gain on ``l8scene`` is the run.
 COARSE_V8_SEED1 = dict(COARSE_V8, seed=1, out="runs/coarse_v8_seed1")
 COARSE_V8_SEED2 = dict(COARSE_V8, seed=2, out="runs/coarse_v8_seed2")
-#: coarse.v8's recipe distilled from the fine.v11 candidate (``--only fine-v11`` first): the
-#: router a shipped fine.v11 would need.
+#: coarse.v8's recipe distilled from the fine.v11 configuration (``--only fine-v11`` first):
+#: a router for that fine stage.
 COARSE_V9 = dict(COARSE_V8, out="runs/coarse_v9")
 COARSE_V9_SEED1 = dict(COARSE_V9, seed=1, out="runs/coarse_v9_seed1")
 #: coarse.v10: coarse.v8's recipe distilled from fine.v12.
