@@ -78,9 +78,26 @@ class CachedTeacher:
         return out
 
 
-def run_dir(size: str, fold: int) -> Path:
-    steps = "" if RECIPE["steps"] == RULE_STEPS else f"-steps{RECIPE['steps']}"
-    return RUNS / f"{size}{steps}" / f"fold{fold}"
+def tag() -> str:
+    """What names this run's outputs apart from the rule's: its step count, if not the rule's."""
+    return "" if RECIPE["steps"] == RULE_STEPS else f"-steps{RECIPE['steps']}"
+
+
+def run_dir(size: str, fold: int, steps: int | None = None) -> Path:
+    steps = RECIPE["steps"] if steps is None else steps
+    return RUNS / f"{size}{'' if steps == RULE_STEPS else f'-steps{steps}'}" / f"fold{fold}"
+
+
+def start_from(jobs: list[tuple[str, int]], steps: int) -> None:
+    """Start each job that has no checkpoint from the checkpoint of the same size and fold
+    trained for ``steps`` (its learning rate then follows the longer run's schedule)."""
+    import shutil
+
+    for size, fold in jobs:
+        ckpt = run_dir(size, fold) / "checkpoint.pt"
+        if not ckpt.exists():
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run_dir(size, fold, steps) / "checkpoint.pt", ckpt)
 
 
 def export_of(size: str, fold: int) -> Path:
@@ -305,6 +322,10 @@ def main() -> None:
         "--steps", type=int, default=RULE_STEPS, help="other than the rule's: a smoke run"
     )
     p.add_argument("--nested", action="store_true", help="rule 2026-12-04d (after training)")
+    p.add_argument(
+        "--start-from", type=int, default=None,
+        help="start each run from the checkpoint of the run with this many steps (rule 2026-12-04e)",
+    )  # fmt: skip
     p.add_argument("--worker", help=argparse.SUPPRESS)  # size:fold,... (one worker's jobs)
     args = p.parse_args()
     RECIPE["steps"] = args.steps
@@ -321,7 +342,10 @@ def main() -> None:
     k = args.folds
     chips, folds = accuracy.fold_assignment(k)
     held = {f: sorted(n for n, g in folds.items() if g == f) for f in range(k)}
-    _workers([(s, f) for s in sizes for f in range(k)], held, k, args.jobs)
+    jobs = [(s, f) for s in sizes for f in range(k)]
+    if args.start_from:
+        start_from([j for j in jobs if not export_of(*j).exists()], args.start_from)
+    _workers(jobs, held, k, args.jobs)
     if args.nested:
         return _nested(chips, folds, k)
     res: dict = {"k": k, "recipe": RECIPE, "sizes": SIZES, "models": {}}
@@ -338,8 +362,8 @@ def main() -> None:
             return out
 
         digest = [_sha(export_of(size, f)) for f in range(k)]
-        totals = _scored(f"fine-{size}", students, digest)
-        both = _scored(f"ensemble-{size}", lambda s=size: students(s, ensemble), digest)
+        totals = _scored(f"fine-{size}{tag()}", students, digest)
+        both = _scored(f"ensemble-{size}{tag()}", lambda s=size: students(s, ensemble), digest)
         card = json.loads(export_of(size, 0).with_suffix(".json").read_text())
         res["models"][f"fine-{size}"] = {"parameters": card["parameters"],
                                          **accuracy.summarise(totals, k)}  # fmt: skip
@@ -354,7 +378,7 @@ def main() -> None:
         elif name.startswith("ensemble-"):
             r["meets"] = meets(r, ref)
     print(table(res))
-    out = accuracy.RESULTS / "cv_train.json"
+    out = accuracy.RESULTS / f"cv_train{tag()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "cv_train", "machine": machine_info(),
                                "protocol": "docs/cv-protocol.md, rule 2026-12-04b", **res},
