@@ -101,3 +101,20 @@ def test_nested_choice_scores_each_fold_with_the_choice_made_on_the_others():
     est = res["estimate"]["oncloudn"]["folds"]
     assert [round(e["cloud_f1"], 3) for e in est] == [0.667, 0.182, 0.667]
     assert res["on_all_folds"] == "s@0.25"  # 0.692 over all folds
+
+
+def test_start_from_copies_a_missing_checkpoint_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(cv_train, "RUNS", tmp_path)
+    monkeypatch.setitem(cv_train.RECIPE, "steps", 5000)
+    short = cv_train.run_dir("m", 0, 2500)
+    short.mkdir(parents=True)
+    (short / "checkpoint.pt").write_bytes(b"step 2500")
+    long0, long1 = cv_train.run_dir("m", 0), cv_train.run_dir("m", 1)
+    assert long0 == tmp_path / "m-steps5000" / "fold0" and cv_train.tag() == "-steps5000"
+    long1.mkdir(parents=True)
+    (long1 / "checkpoint.pt").write_bytes(b"step 3000 of the long run")
+    (cv_train.run_dir("m", 1, 2500)).mkdir(parents=True)
+    (cv_train.run_dir("m", 1, 2500) / "checkpoint.pt").write_bytes(b"step 2500")
+    cv_train.start_from([("m", 0), ("m", 1)], 2500)
+    assert (long0 / "checkpoint.pt").read_bytes() == b"step 2500"
+    assert (long1 / "checkpoint.pt").read_bytes() == b"step 3000 of the long run"  # kept
