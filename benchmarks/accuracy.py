@@ -268,10 +268,17 @@ def fold_totals(chips, folds, model: str, only: int | None = None, *, predict_fn
     for src, _, chip in chips:
         if only is not None and folds[chip.name] != only:
             continue
-        key = (src, folds[chip.name])
-        add = _chip_counts(chip, (predict_fn or predict)(chip, model))
-        totals[key] = {n: totals.get(key, {}).get(n, 0) + v for n, v in add.items()}
+        add_counts(
+            totals,
+            (src, folds[chip.name]),
+            _chip_counts(chip, (predict_fn or predict)(chip, model)),
+        )
     return totals
+
+
+def add_counts(totals: dict, key, counts: dict[str, int]) -> None:
+    """Add one chip's :func:`_chip_counts` to ``totals[key]``."""
+    totals[key] = {n: totals.get(key, {}).get(n, 0) + v for n, v in counts.items()}
 
 
 def summarise(totals: dict, k: int) -> dict:

@@ -195,10 +195,7 @@ def nested_totals(chips, folds, k: int) -> dict:
             student = {s: probs4(chip, n) for s, n in names.items()}
             for s, w in NESTED:
                 codes = ensemble_codes(student.get(s, teacher), teacher, w)
-                add = accuracy._chip_counts(chip, codes)
-                t = out[f"{s}@{w}"].setdefault((src, f), {})
-                for n, v in add.items():
-                    t[n] = t.get(n, 0) + v
+                accuracy.add_counts(out[f"{s}@{w}"], (src, f), accuracy._chip_counts(chip, codes))
     return out
 
 
